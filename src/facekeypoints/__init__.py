@@ -1,0 +1,53 @@
+"""facekeypoints: 15 facial keypoints on photos, videos and webcams.
+
+    import facekeypoints as fk
+    det = fk.KeypointDetector()
+    faces = det.detect("photo.jpg")          # list[fk.Face], largest first
+    cv2.imwrite("out.jpg", fk.draw(cv2.imread("photo.jpg"), faces))
+
+The inference path runs an ONNX model with onnxruntime and never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .schema import FLIP_PAIRS, KAGGLE_COLUMNS, KEYPOINT_NAMES
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "KeypointDetector": "pipeline",
+    "Face": "pipeline",
+    "draw": "draw",
+    "HaarDetector": "detectors",
+    "Detection": "detectors",
+    "OnnxKeypointModel": "runtime",
+    "read_image": "imageio",
+    "FkpError": "errors",
+    "apply_filter": "filters",
+    "FILTERS": "filters",
+    "VideoTracker": "video",
+}
+
+__all__ = ["FLIP_PAIRS", "KAGGLE_COLUMNS", "KEYPOINT_NAMES", "__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .detectors import Detection, HaarDetector
+    from .draw import draw
+    from .errors import FkpError
+    from .imageio import read_image
+    from .pipeline import Face, KeypointDetector
+    from .runtime import OnnxKeypointModel
+
+
+def __getattr__(name: str) -> Any:
+    """Import submodules on first use, so ``import facekeypoints`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'facekeypoints' has no attribute {name!r}")

@@ -1,0 +1,26 @@
+"""fkp kaggle-submit: predictions for a Kaggle test.csv in RowId,Location format."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kaggle-submit", help="write a Kaggle submission CSV", description=__doc__)
+    p.add_argument("--model", default=None, help="ONNX model or .pt checkpoint (default: the shipped model)")
+    p.add_argument("--test", required=True, help="Kaggle test.csv (ImageId,Image)")
+    p.add_argument("--lookup", required=True, help="IdLookupTable.csv (RowId,ImageId,FeatureName)")
+    p.add_argument("-o", "--out", default="submission.csv")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import kaggle
+    from ..evaluate import load_predictor
+
+    test = kaggle.load_test(args.test)
+    lookup = kaggle.read_lookup(args.lookup)
+    pred = load_predictor(args.model)(test.images)
+    n = kaggle.write_submission(args.out, lookup, test.ids, pred)
+    print(f"wrote {args.out}: {n} rows for {len(test.ids)} test images")
+    return 0

@@ -1,0 +1,35 @@
+"""fkp train: train a keypoint model on 300-W, Udacity and/or Kaggle data."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a keypoint model", description=__doc__)
+    p.add_argument("--data", nargs="+", required=True,
+                   help="data sets: 300-W folders, Udacity *_frames_keypoints.csv, Kaggle training.csv, or folders holding them")
+    p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
+    p.add_argument("--arch", default="compact", choices=["compact", "seed"])
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 compact/AdamW, 0.01 seed/SGD)")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="photos/people held out for validation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--limit", type=int, default=0, help="train on at most N faces (quick runs)")
+    p.add_argument("--cache-dir", default=None, help="cache decoded face crops here (faster repeated runs)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
+                      limit=args.limit, cache_dir=args.cache_dir)
+    best = train(cfg, resume=args.resume)
+    key = "300w" if "300w" in best else "all"
+    print(f"best validation ({key}): NME {100 * best[key]['nme']:.2f}%  RMSE {best[key]['rmse']:.3f}px -> {args.out}/best.pt")
+    return 0

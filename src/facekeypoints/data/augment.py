@@ -1,0 +1,111 @@
+"""Augmentation with exact keypoint geometry (numpy + OpenCV, no torch).
+
+Every geometric change is one affine map from the context crop to the 96x96
+model input, applied to pixels and keypoints alike; horizontal flips also swap
+the left/right keypoint names. Points pushed far outside the crop are masked
+rather than trained on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, Frame
+from ..schema import flip_keypoints, flip_mask
+from .dataset import CONTEXT
+
+#: Points further than this fraction of the crop outside it are masked.
+OUTSIDE_MARGIN = 0.25
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotate_deg: float = 18.0  # std of roll, clipped at 2.5 std
+    scale_log: float = 0.06  # extra std of log scale, on top of the detector jitter
+    shift: float = 0.03  # extra std of centre shift, fraction of the side
+    detector_jitter: float = 1.0  # multiples of the Haar-vs-keypoint spread (geometry.BOX_JITTER_*)
+    flip: float = 0.5
+    brightness: float = 0.25  # std of additive brightness (x0.4 of the full range)
+    contrast: float = 0.25  # std of log contrast
+    gamma: float = 0.25  # std of log gamma
+    blur: float = 0.25  # probability of a Gaussian blur
+    noise: float = 0.25  # probability of sensor noise
+    occlude: float = 0.1  # probability of a grey rectangle
+
+
+#: Validation/evaluation: only a detector-like box error, nothing else.
+EVAL = AugmentConfig(rotate_deg=0, scale_log=0, shift=0, detector_jitter=1.0, flip=0, brightness=0,
+                     contrast=0, gamma=0, blur=0, noise=0, occlude=0)
+
+_BASE = Frame((CONTEXT - 1) / 2, (CONTEXT - 1) / 2, float(CROP_SIZE))
+
+
+def _frames(n: int, rng: np.random.Generator, cfg: AugmentConfig) -> list[Frame]:
+    js = cfg.detector_jitter
+    ls = rng.normal(0, math.hypot(BOX_JITTER_LOG_SIDE * js, cfg.scale_log), n)
+    sh = rng.normal(0, math.hypot(BOX_JITTER_CENTRE * js, cfg.shift), (n, 2))
+    rot = np.clip(rng.normal(0, math.radians(cfg.rotate_deg), n), -2.5 * math.radians(cfg.rotate_deg), 2.5 * math.radians(cfg.rotate_deg)) if cfg.rotate_deg else np.zeros(n)
+    side = _BASE.side * np.exp(ls)
+    return [Frame(_BASE.cx + sh[i, 0] * side[i], _BASE.cy + sh[i, 1] * side[i], float(side[i]), float(rot[i])) for i in range(n)]
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    x = img.astype(np.float32) / 255.0
+    if cfg.gamma:
+        x = np.power(x, math.exp(rng.normal(0, cfg.gamma)))
+    if cfg.contrast or cfg.brightness:
+        m = float(x.mean())
+        x = (x - m) * math.exp(rng.normal(0, cfg.contrast)) + m + rng.normal(0, cfg.brightness * 0.4)
+    if cfg.blur and rng.random() < cfg.blur:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.8))
+    if cfg.noise and rng.random() < cfg.noise:
+        x = x + rng.normal(0, rng.uniform(0.01, 0.05), x.shape).astype(np.float32)
+    if cfg.occlude and rng.random() < cfg.occlude:
+        h, w = x.shape
+        ow, oh = rng.integers(10, 40, 2)
+        ox, oy = rng.integers(0, w - ow), rng.integers(0, h - oh)
+        x[oy:oy + oh, ox:ox + ow] = rng.uniform(0, 1)
+    return np.clip(x * 255.0, 0, 255).astype(np.uint8)
+
+
+def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
+               rng: np.random.Generator, cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crop (and augment) a batch: returns images (N, 96, 96) uint8, keypoints
+    (N, 15, 2) in crop pixels (NaN where masked), mask (N, 15)."""
+    n = len(contexts)
+    frames = _frames(n, rng, cfg)
+    imgs = np.empty((n, CROP_SIZE, CROP_SIZE), np.uint8)
+    kps = np.empty((n, keypoints.shape[1], 2), np.float32)
+    msk = mask.copy()
+    photometric = any((cfg.brightness, cfg.contrast, cfg.gamma, cfg.blur, cfg.noise, cfg.occlude))
+    for i, f in enumerate(frames):
+        m = f.matrix(CROP_SIZE)
+        imgs[i] = cv2.warpAffine(contexts[i], m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        kps[i] = keypoints[i] @ m[:, :2].T + m[:, 2]
+        if cfg.flip and rng.random() < cfg.flip:
+            imgs[i] = imgs[i][:, ::-1]
+            kps[i] = flip_keypoints(kps[i], CROP_SIZE)
+            msk[i] = flip_mask(msk[i])
+        if photometric:
+            imgs[i] = _photometric(imgs[i], rng, cfg)
+    lo, hi = -OUTSIDE_MARGIN * CROP_SIZE, (1 + OUTSIDE_MARGIN) * CROP_SIZE
+    inside = ((kps >= lo) & (kps <= hi)).all(axis=2)
+    msk &= inside & np.isfinite(kps).all(axis=2)
+    kps[~msk] = np.nan
+    return imgs, kps, msk
+
+
+def eval_frames(n: int, seed: int = 0) -> list[Frame]:
+    """The crop frames (in context pixels) that :func:`eval_batch` uses."""
+    return _frames(n, np.random.default_rng(seed), EVAL)
+
+
+def eval_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validation crops: a detector-like box (seeded Haar-statistics jitter), no other change,
+    so validation error matches what a photo run with the Haar cascade sees."""
+    return make_batch(contexts, keypoints, mask, np.random.default_rng(seed), EVAL)

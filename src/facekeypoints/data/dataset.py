@@ -1,0 +1,167 @@
+"""Turn any of the three data formats into one in-memory training set.
+
+Each face is stored once as a 192x192 *context* crop around its keypoint frame
+(twice the side of the final crop, at the final crop's resolution), so that
+augmentation can rotate, scale and shift without re-reading the photo. The base
+frame of every context is centred with side 96 context pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import InputError
+from ..geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
+from ..imageio import read_image, to_gray
+from ..schema import NUM_KEYPOINTS
+from . import kaggle
+from .landmarks import FaceSample, in_validation, load_300w, load_udacity
+
+CONTEXT = 2 * CROP_SIZE
+
+
+@dataclass
+class FaceSet:
+    """Context crops (N, 192, 192) uint8, keypoints (N, 15, 2) float32 in context
+    pixels (NaN where missing), mask (N, 15), group and source name per face."""
+
+    contexts: np.ndarray
+    keypoints: np.ndarray
+    mask: np.ndarray
+    groups: list[str]
+    sources: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.contexts)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> FaceSet:
+        idx = np.asarray(idx, dtype=np.int64)
+        return FaceSet(self.contexts[idx], self.keypoints[idx], self.mask[idx],
+                       [self.groups[i] for i in idx], [self.sources[i] for i in idx])
+
+    @staticmethod
+    def concat(sets: Sequence[FaceSet]) -> FaceSet:
+        sets = [s for s in sets if len(s)]
+        if not sets:
+            return FaceSet(np.zeros((0, CONTEXT, CONTEXT), np.uint8), np.zeros((0, NUM_KEYPOINTS, 2), np.float32),
+                           np.zeros((0, NUM_KEYPOINTS), bool), [], [])
+        return FaceSet(np.concatenate([s.contexts for s in sets]), np.concatenate([s.keypoints for s in sets]),
+                       np.concatenate([s.mask for s in sets]), sum((s.groups for s in sets), []),
+                       sum((s.sources for s in sets), []))
+
+
+def split(faces: FaceSet, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and validation faces, split by photo/person group.
+
+    Kaggle rows carry no photo identity, so they only ever train.
+    """
+    is_val = np.array([src != "kaggle" and in_validation(g, val_fraction, seed)
+                       for g, src in zip(faces.groups, faces.sources)], dtype=bool)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _context_frame(kp: np.ndarray) -> Frame:
+    f = frame_from_keypoints(kp)
+    return Frame(f.cx, f.cy, f.side * CONTEXT / CROP_SIZE, 0.0)
+
+
+def _one(sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+    gray = to_gray(read_image(sample.image))
+    frame = _context_frame(sample.keypoints)
+    return crop(gray, frame, CONTEXT), frame.to_crop(sample.keypoints, CONTEXT)
+
+
+def from_samples(samples: Sequence[FaceSample], desc: str = "faces", workers: int = 2) -> FaceSet:
+    """Read photos and cut a context crop per labelled face (threaded; OpenCV releases the GIL)."""
+    n = len(samples)
+    ctx = np.zeros((n, CONTEXT, CONTEXT), np.uint8)
+    kps = np.zeros((n, NUM_KEYPOINTS, 2), np.float32)
+    with ThreadPoolExecutor(max(1, workers)) as ex:
+        for i, (c, k) in enumerate(tqdm(ex.map(_one, samples), total=n, desc=desc, leave=False, disable=n < 50)):
+            ctx[i], kps[i] = c, k
+    return FaceSet(ctx, kps, np.ones((n, NUM_KEYPOINTS), bool), [s.group for s in samples], [s.source for s in samples])
+
+
+def from_kaggle(path: str | os.PathLike) -> FaceSet:
+    """Kaggle rows are already 96x96 crops: pad each into a context, border repeated."""
+    ks = kaggle.load_training(path)
+    n = len(ks.images)
+    base = Frame((CONTEXT - 1) / 2 - CROP_SIZE / 2, (CONTEXT - 1) / 2 - CROP_SIZE / 2, CONTEXT)  # maps 96 px -> 192 ctx
+    ctx = np.stack([crop(im, base, CONTEXT) for im in ks.images])
+    kps = base.to_crop(ks.keypoints.reshape(-1, 2), CONTEXT).reshape(n, NUM_KEYPOINTS, 2)
+    kps[~ks.mask] = np.nan
+    name = Path(path).name
+    return FaceSet(ctx, kps, ks.mask.copy(), [f"kaggle/{name}/{i}" for i in ks.ids], ["kaggle"] * n)
+
+
+def resolve(spec: str | os.PathLike) -> list[tuple[str, Path]]:
+    """Find data sets under a path: a Kaggle CSV, a Udacity CSV, a 300-W folder, or a
+    folder holding any of these (``../shared/data`` gives its 300-W and Udacity sets).
+
+    Inside folders, ``kaggle_format/`` is skipped: it is made from 300-W crops and would
+    leak validation faces; name a Kaggle CSV explicitly to train on it.
+    """
+    p = Path(spec)
+    if p.is_file():
+        if p.name.endswith("_frames_keypoints.csv"):
+            return [("udacity", p)]
+        if p.suffix.lower() == ".csv":
+            return [("kaggle", p)]
+        raise InputError(p, "not a data set (expected a .csv file or a folder)")
+    if not p.is_dir():
+        raise InputError(p, "no such file or directory")
+    udacity = sorted(p.glob("*_frames_keypoints.csv"))
+    if udacity:
+        return [("udacity", u) for u in udacity]
+    if next(p.glob("*.pts"), None) is not None:
+        return [("300w", p)]
+    found: list[tuple[str, Path]] = []
+    for sub in sorted(d for d in p.iterdir() if d.is_dir() and d.name != "kaggle_format"):
+        found += resolve(sub)
+    return found
+
+
+def load(specs: Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None = None) -> FaceSet:
+    """Load and merge every data set named by ``specs`` (see :func:`resolve`)."""
+    parts = []
+    for spec in specs:
+        sets = resolve(spec)
+        if not sets:
+            raise InputError(spec, "no 300-W, Udacity or Kaggle data found here")
+        for kind, path in sets:
+            if kind == "kaggle":
+                parts.append(from_kaggle(path))
+                continue
+            samples = load_300w(path) if kind == "300w" else load_udacity(path)
+            parts.append(_cached(samples, f"{kind}:{path.resolve()}", cache_dir))
+    return FaceSet.concat(parts)
+
+
+def _cached(samples: list[FaceSample], desc: str, cache_dir: str | os.PathLike | None) -> FaceSet:
+    if cache_dir is None:
+        return from_samples(samples, desc)
+    key = hashlib.sha256()
+    for s in samples:
+        st = s.image.stat()
+        key.update(f"{s.image}:{st.st_size}:{st.st_mtime_ns}:".encode())
+        key.update(s.keypoints.tobytes())
+    key.update(b"v1")
+    path = Path(cache_dir) / f"faces-{key.hexdigest()[:20]}.npz"
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        return FaceSet(z["contexts"], z["keypoints"], z["mask"], [str(g) for g in z["groups"]], [str(s) for s in z["sources"]])
+    fs = from_samples(samples, desc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, contexts=fs.contexts, keypoints=fs.keypoints, mask=fs.mask,
+             groups=np.array(fs.groups), sources=np.array(fs.sources))
+    os.replace(tmp, path)
+    return fs

@@ -1,0 +1,121 @@
+"""Loaders for 68-point landmark sets (300-W ``.pts`` folders, Udacity-style CSV),
+mapped to the 15-point schema. Photos stay on disk; a :class:`FaceSample` names one."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..schema import from_ibug68
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One annotated face in a photo on disk.
+
+    ``group`` identifies the photo (300-W) or person (Udacity) for honest splits.
+    """
+
+    image: Path
+    keypoints: np.ndarray  # (15, 2) float32, 0-based pixels
+    group: str
+    source: str
+
+
+def read_pts(path: str | Path) -> np.ndarray:
+    """Read an iBUG ``.pts`` file (1-based coordinates) as (N, 2) 0-based float32."""
+    p = Path(path)
+    try:
+        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(p, f"cannot read ({e})") from None
+    try:
+        n = next(int(ln.split(":")[1]) for ln in lines if ln.startswith("n_points"))
+        start = lines.index("{") + 1
+        end = lines.index("}")
+    except (StopIteration, ValueError, IndexError):
+        raise InputError(p, "not a .pts file (missing n_points header or braces)") from None
+    rows = lines[start:end]
+    if len(rows) != n:
+        raise InputError(p, f"header says {n} points, file has {len(rows)}")
+    try:
+        pts = np.array([[float(v) for v in r.split()] for r in rows], dtype=np.float64)
+    except ValueError:
+        raise InputError(p, "non-numeric coordinate") from None
+    if pts.shape != (n, 2) or not np.isfinite(pts).all():
+        raise InputError(p, "each point line must hold two finite numbers")
+    return (pts - 1.0).astype(np.float32)
+
+
+def load_300w(folder: str | Path) -> list[FaceSample]:
+    """All ``NAME.jpg`` + ``NAME.pts`` pairs under a folder (recursive).
+
+    The group is the photo id ``NAME.rsplit('_', 1)[0]``: AFW repeats one photo per face.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(root, "not a directory of .pts/.jpg pairs")
+    out = []
+    for pts in sorted(root.rglob("*.pts")):
+        img = next((pts.with_suffix(e) for e in (".jpg", ".png", ".jpeg") if pts.with_suffix(e).exists()), None)
+        if img is None:
+            continue
+        p68 = read_pts(pts)
+        if p68.shape != (68, 2):
+            raise InputError(pts, f"expected 68 points, got {len(p68)}")
+        out.append(FaceSample(img, from_ibug68(p68), "300w/" + pts.stem.rsplit("_", 1)[0], "300w"))
+    if not out:
+        raise InputError(root, "no .pts files with a matching image")
+    return out
+
+
+def load_udacity(csv_path: str | Path, image_dir: str | Path | None = None) -> list[FaceSample]:
+    """A Udacity ``*_frames_keypoints.csv`` (name, then 136 numbers) with its image folder.
+
+    The folder defaults to the CSV's name without ``_frames_keypoints.csv``
+    (``training_frames_keypoints.csv`` -> ``training/``). Group = person.
+    """
+    p = Path(csv_path)
+    folder = Path(image_dir) if image_dir else p.with_name(p.name.replace("_frames_keypoints.csv", ""))
+    if not folder.is_dir():
+        raise InputError(p, f"image folder {folder} not found")
+    out = []
+    try:
+        with p.open(newline="") as f:
+            reader = csv.reader(f)
+            next(reader, None)  # header
+            for i, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != 137:
+                    raise InputError(p, f"row {i}: expected 137 columns (name + 136 numbers), got {len(row)}")
+                try:
+                    vals = np.array([float(v) for v in row[1:]], dtype=np.float64)
+                except ValueError:
+                    raise InputError(p, f"row {i}: non-numeric coordinate") from None
+                if not np.isfinite(vals).all():
+                    raise InputError(p, f"row {i}: NaN or infinite coordinate")
+                name = row[0]
+                person = name.rsplit("_", 1)[0]
+                out.append(FaceSample(folder / name, from_ibug68(vals.reshape(68, 2)), "udacity/" + person, "udacity"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(p, f"cannot read ({e})") from None
+    return out
+
+
+def in_validation(group: str, val_fraction: float, seed: int = 0) -> bool:
+    """Whether a group (photo or person) is held out. Stable: it depends only on the
+    group's name and the seed, not on what else is loaded."""
+    h = hashlib.sha256(f"{seed}:{group}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < val_fraction
+
+
+def split_by_group(samples: list[FaceSample], val_fraction: float, seed: int = 0) -> tuple[list[FaceSample], list[FaceSample]]:
+    """Split by group, never by file: all faces of a photo or person fall on one side."""
+    val = [in_validation(s.group, val_fraction, seed) for s in samples]
+    return [s for s, v in zip(samples, val) if not v], [s for s, v in zip(samples, val) if v]

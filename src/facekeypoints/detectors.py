@@ -1,0 +1,145 @@
+"""Face detectors. The default is OpenCV's Haar cascade, tuned for recall.
+
+A detector is any callable ``gray -> list[Detection]``; pass your own to
+:class:`facekeypoints.KeypointDetector` (face-alignment style pluggable detectors).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box (x0, y0, x1, y1) in image pixels, a confidence, and the roll
+    angle (radians) at which it was found (non-zero for rotated retries)."""
+
+    box: tuple[float, float, float, float]
+    score: float | None = None
+    angle: float = 0.0
+
+
+class FaceDetector(Protocol):
+    def __call__(self, gray: np.ndarray) -> list[Detection]: ...
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + name
+    c = cv2.CascadeClassifier(path)
+    if c.empty():
+        raise RuntimeError(f"OpenCV cascade {path} could not be loaded; install opencv-python-headless<5")
+    return c
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(dets: list[Detection], iou: float = 0.3) -> list[Detection]:
+    """Greedy non-maximum suppression; also drops boxes mostly inside a kept one."""
+    order = sorted(dets, key=lambda d: -(d.score if d.score is not None else 0.0))
+    kept: list[Detection] = []
+    for d in order:
+        ok = True
+        for k in kept:
+            if _iou(d.box, k.box) > iou:
+                ok = False
+                break
+            # a box whose centre lies inside a kept box of similar size is a duplicate
+            cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+            if k.box[0] < cx < k.box[2] and k.box[1] < cy < k.box[3]:
+                ok = False
+                break
+        if ok:
+            kept.append(d)
+    return kept
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade with settings and fallbacks that raise recall.
+
+    * detects on a copy downscaled to ``max_side`` pixels (speed; faces stay large enough);
+    * equalises the histogram (dim and low-contrast photos);
+    * when nothing is found: a second cascade (``alt2``), then rotated retries at
+      ``retry_angles`` degrees, whose boxes carry the angle so the crop is rotated too.
+    """
+
+    def __init__(
+        self,
+        max_side: int = 640,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 20,
+        retry_angles: tuple[float, ...] = (-30.0, 30.0),
+        fallback: bool = True,
+    ) -> None:
+        self.max_side = max_side
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.retry_angles = retry_angles
+        self.fallback = fallback
+        self._main = _cascade("haarcascade_frontalface_default.xml")
+        self._alt = _cascade("haarcascade_frontalface_alt2.xml") if fallback else None
+
+    def _run(self, cascade: cv2.CascadeClassifier, gray: np.ndarray) -> list[tuple[tuple[float, ...], float]]:
+        rects, _, weights = cascade.detectMultiScale3(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+            outputRejectLevels=True,
+        )
+        out = []
+        for (x, y, w, h), s in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).reshape(-1)):
+            out.append(((float(x), float(y), float(x + w), float(y + h)), float(s)))
+        return out
+
+    def __call__(self, gray: np.ndarray) -> list[Detection]:
+        if gray.ndim == 3:
+            gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+        h, w = gray.shape[:2]
+        if min(h, w) < self.min_size:
+            return []
+        f = min(1.0, self.max_side / max(h, w))
+        small = cv2.resize(gray, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA) if f < 1 else gray
+        small = cv2.equalizeHist(small)
+
+        def scaled(box: tuple[float, ...]) -> tuple[float, float, float, float]:
+            return tuple(float(v) / f for v in box)  # type: ignore[return-value]
+
+        found = [Detection(scaled(b), s) for b, s in self._run(self._main, small)]
+        if not found and self._alt is not None:
+            found = [Detection(scaled(b), s) for b, s in self._run(self._alt, small)]
+        if not found and self.fallback:
+            found = self._rotated(small, f)
+        return nms(found)
+
+    def _rotated(self, small: np.ndarray, f: float) -> list[Detection]:
+        sh, sw = small.shape[:2]
+        centre = ((sw - 1) / 2, (sh - 1) / 2)
+        out: list[Detection] = []
+        for deg in self.retry_angles:
+            # Rotating the image by +deg (counter-clockwise) straightens a face rolled by -deg.
+            m = cv2.getRotationMatrix2D(centre, deg, 1.0)
+            cos, sin = abs(m[0, 0]), abs(m[0, 1])
+            nw, nh = int(sh * sin + sw * cos), int(sh * cos + sw * sin)
+            m[0, 2] += (nw - sw) / 2
+            m[1, 2] += (nh - sh) / 2
+            rot = cv2.warpAffine(small, m, (nw, nh), borderMode=cv2.BORDER_REPLICATE)
+            inv = cv2.invertAffineTransform(m)
+            for (x0, y0, x1, y1), s in self._run(self._main, rot):
+                c = inv @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
+                half = (x1 - x0) / 2
+                box = ((c[0] - half) / f, (c[1] - half) / f, (c[0] + half) / f, (c[1] + half) / f)
+                out.append(Detection(box, s, math.radians(-deg)))
+        return out

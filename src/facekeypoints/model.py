@@ -1,0 +1,102 @@
+"""Keypoint regression CNNs (torch; training side only).
+
+Both take (N, 1, 96, 96) greyscale in [0, 1] and return (N, 30) coordinates
+normalised to [-1, 1] (x = (px - 47.5) / 48), in Kaggle column order.
+
+* ``seed``: the original write-up's design: three conv/max-pool blocks and two
+  wide dense layers (about 9.6 M weights), trained with SGD + Nesterov momentum.
+* ``compact`` (default): a small residual CNN with batch norm (folded into the
+  convolutions at export) and a narrow head; about a tenth of the weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .geometry import CROP_SIZE
+from .schema import NUM_KEYPOINTS
+
+OUT = 2 * NUM_KEYPOINTS
+
+
+class SeedNet(nn.Module):
+    """Stacked conv/pool blocks + dense layers, as in the original tutorial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int, k: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+
+        self.features = nn.Sequential(block(1, 32, 3), block(32, 64, 3), block(64, 128, 3))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(128 * 12 * 12, 500), nn.ReLU(inplace=True), nn.Dropout(0.3),
+            nn.Linear(500, 500), nn.ReLU(inplace=True), nn.Dropout(0.3),
+            nn.Linear(500, OUT),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class _Res(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c),
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class CompactNet(nn.Module):
+    """96 -> 48 -> 24 -> 12 -> 6 -> 3 residual stages, then a small dense head.
+
+    Keeps spatial layout until the end (no global pooling: position is the answer).
+    """
+
+    def __init__(self, width: tuple[int, ...] = (16, 32, 64, 96, 128)) -> None:
+        super().__init__()
+        w0, w1, w2, w3, w4 = width
+        self.features = nn.Sequential(
+            _cbr(1, w0, 2),  # 48
+            _cbr(w0, w1, 2), _Res(w1),  # 24
+            _cbr(w1, w2, 2), _Res(w2),  # 12
+            _cbr(w2, w3, 2), _Res(w3),  # 6
+            _cbr(w3, w4, 2),  # 3
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(w4 * 9, 192), nn.ReLU(inplace=True), nn.Dropout(0.1),
+                                  nn.Linear(192, OUT))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet}
+
+
+def build(arch: str) -> nn.Module:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def normalise(px: torch.Tensor) -> torch.Tensor:
+    return (px - (CROP_SIZE - 1) / 2) / (CROP_SIZE / 2)
+
+
+def denormalise(y: torch.Tensor) -> torch.Tensor:
+    return y * (CROP_SIZE / 2) + (CROP_SIZE - 1) / 2

@@ -1,0 +1,98 @@
+"""Photo -> faces -> keypoints in original pixels: the single entry class.
+
+``KeypointDetector`` ties a face detector (pluggable; Haar by default) to the
+ONNX keypoint model. Each face is cropped the way the model was trained,
+predicted, then re-cropped around its own first prediction (upright, centred)
+and predicted again: the refinement pass removes most of the detector's box
+error and the face's roll.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .detectors import Detection, FaceDetector, HaarDetector
+from .geometry import Frame, crop, frame_from_box, frame_from_keypoints
+from .imageio import as_image, to_gray
+from .runtime import OnnxKeypointModel
+from .schema import KEYPOINT_NAMES
+
+
+@dataclass
+class Face:
+    """One face: detector box (x0, y0, x1, y1), detector score (or None), and
+    (15, 2) keypoints in original image pixels, in ``KEYPOINT_NAMES`` order.
+    ``id`` is set by the video tracker."""
+
+    box: tuple[float, float, float, float]
+    score: float | None
+    keypoints: np.ndarray = field(repr=False)
+    id: int | None = None
+
+    def to_dict(self) -> dict:
+        d = {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": None if self.score is None else round(float(self.score), 4),
+            "keypoints": {n: [round(float(x), 2), round(float(y), 2)] for n, (x, y) in zip(KEYPOINT_NAMES, self.keypoints)},
+        }
+        if self.id is not None:
+            d["id"] = self.id
+        return d
+
+    @property
+    def size(self) -> float:
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+
+class KeypointDetector:
+    """Find every face in a photo and its 15 keypoints.
+
+    ``model``: path to an ONNX model (default: the one shipped in the package).
+    ``detector``: callable ``gray -> list[Detection]`` (default: :class:`HaarDetector`).
+    ``refine``: number of re-centred passes after the first (0 = single pass).
+    ``threads``: onnxruntime intra-op threads (None = its default).
+    """
+
+    def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
+                 detector: FaceDetector | None = None, refine: int = 1, threads: int | None = None) -> None:
+        self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
+        self.detector = detector if detector is not None else HaarDetector()
+        self.refine = refine
+
+    def detect(self, image: np.ndarray | str | os.PathLike) -> list[Face]:
+        """All faces, largest first. ``image``: HxWx3 BGR uint8 array (or grey), or a path."""
+        img = as_image(image)
+        gray = to_gray(img)
+        dets: list[Detection] = self.detector(gray)
+        if not dets:
+            return []
+        frames = [replace(frame_from_box(d.box), angle=d.angle) for d in dets]
+        kps = self.keypoints_from_frames(gray, frames)
+        faces = [Face(tuple(float(v) for v in d.box), d.score, k) for d, k in zip(dets, kps)]
+        faces.sort(key=lambda f: -f.size)
+        return faces
+
+    def keypoints(self, image: np.ndarray | str | os.PathLike, boxes) -> np.ndarray:
+        """(N, 15, 2) keypoints for face boxes (x0, y0, x1, y1) you supply (e.g. from another detector)."""
+        gray = to_gray(as_image(image))
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        return self.keypoints_from_frames(gray, [frame_from_box(b) for b in boxes])
+
+    def keypoints_from_frames(self, gray: np.ndarray, frames: list[Frame], refine: int | None = None) -> np.ndarray:
+        """Predict in the given crop frames, then refine ``refine`` times around each prediction."""
+        if not frames:
+            return np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
+        kps = self._predict(gray, frames)
+        for _ in range(self.refine if refine is None else refine):
+            frames = [frame_from_keypoints(k, rotate=True) for k in kps]
+            kps = self._predict(gray, frames)
+        return kps
+
+    def _predict(self, gray: np.ndarray, frames: list[Frame]) -> np.ndarray:
+        crops = np.stack([crop(gray, f) for f in frames])
+        pred = self.model.predict(crops)
+        return np.stack([f.to_image(p) for f, p in zip(frames, pred)])
+

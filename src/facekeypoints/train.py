@@ -1,0 +1,254 @@
+"""Training loop: masked MSE, group-wise validation split, best-by-NME checkpoints,
+atomic saves every epoch and ``--resume`` that loses at most the running epoch."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .data.augment import AugmentConfig, eval_batch, make_batch
+from .data.dataset import FaceSet, load, split
+from .errors import FkpError
+from .model import build, count_parameters, denormalise, normalise
+from .schema import KEYPOINT_NAMES
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str = "runs/default"
+    arch: str = "compact"
+    epochs: int = 80
+    batch_size: int = 64
+    lr: float | None = None  # default per architecture
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    seed: int = 0
+    threads: int = 0  # 0 = torch default
+    limit: int = 0  # use at most this many training faces (quick runs, tests)
+    cache_dir: str | None = None
+    augment: dict = field(default_factory=dict)
+
+
+def _default_lr(arch: str) -> float:
+    return 0.01 if arch == "seed" else 2e-3
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE over present keypoints only: rows with missing points still teach the rest."""
+    m = mask.repeat_interleave(2, dim=1).to(pred.dtype)
+    diff = torch.where(m > 0, pred - target, torch.zeros_like(pred))
+    return (diff**2).sum() / m.sum().clamp_min(1.0)
+
+
+def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(N, 96, 96) uint8 -> (N, 15, 2) crop pixels."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(images[i:i + batch]).float().div_(255).unsqueeze(1)
+            out.append(denormalise(model(x)).numpy().reshape(-1, len(KEYPOINT_NAMES), 2))
+    return np.concatenate(out) if out else np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
+
+
+def validate(model: torch.nn.Module, val: FaceSet, seed: int) -> dict:
+    imgs, kps, msk = eval_batch(val.contexts, val.keypoints, val.mask, seed)
+    pred = predict_crops(model, imgs)
+    res = {"all": metrics.summary(pred, kps, msk)}
+    for src in sorted(set(val.sources)):
+        idx = np.array([s == src for s in val.sources])
+        res[src] = metrics.summary(pred[idx], kps[idx], msk[idx])
+    return res
+
+
+def _score_key(val: FaceSet) -> str:
+    return "300w" if "300w" in val.sources else "all"
+
+
+def _atomic_torch_save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax[0].plot(ep, [h["train_loss"] for h in history], label="train (masked MSE)")
+    ax[0].set_yscale("log")
+    ax[0].set_xlabel("epoch")
+    ax[0].set_title("training loss")
+    ax[1].plot(ep, [100 * h["val_nme"] for h in history], label="validation NME", color="C1")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("NME (% of outer-eye distance)")
+    ax[1].set_title(f"validation NME (best {100 * min(h['val_nme'] for h in history):.2f}%)")
+    for a in ax:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+class _Prefetch:
+    """Builds augmented batches in a background thread (OpenCV releases the GIL)."""
+
+    def __init__(self, faces: FaceSet, order: np.ndarray, bs: int, rng: np.random.Generator, cfg: AugmentConfig):
+        self.q: queue.Queue = queue.Queue(maxsize=4)
+        self.n = math.ceil(len(order) / bs)
+
+        def work() -> None:
+            for i in range(self.n):
+                idx = np.sort(order[i * bs:(i + 1) * bs])
+                self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg))
+
+        self.t = threading.Thread(target=work, daemon=True)
+        self.t.start()
+
+    def __iter__(self):
+        for _ in range(self.n):
+            yield self.q.get()
+
+
+def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
+    """Train a model; returns the best validation metrics. Writes to ``cfg.out``:
+    ``last.pt`` (every epoch), ``best.pt``, ``history.json``, ``curves.png``."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    state = None
+    if resume:
+        if not last_path.exists():
+            raise FkpError(f"{last_path}: nothing to resume (no checkpoint written yet)")
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        saved = state["config"]
+        saved["epochs"] = cfg.epochs  # allow extending a finished run
+        cfg = TrainConfig(**saved)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    faces = load(cfg.data, cfg.cache_dir)
+    tr_idx, va_idx = split(faces, cfg.val_fraction, cfg.seed)
+    if cfg.limit:
+        tr_idx = np.random.default_rng(cfg.seed).permutation(tr_idx)[: cfg.limit]
+    if len(tr_idx) == 0:
+        raise FkpError("no training faces after the validation split")
+    train_set, val_set = faces.subset(tr_idx), faces.subset(va_idx)
+    if len(val_set) == 0:
+        raise FkpError("validation split is empty: use more data or a larger --val-fraction")
+    key = _score_key(val_set)
+    log(f"faces: {len(train_set)} train, {len(val_set)} validation "
+        f"({len(set(val_set.groups))} photos/people held out; best model chosen on '{key}' NME)")
+
+    model = build(cfg.arch)
+    lr = cfg.lr or _default_lr(cfg.arch)
+    if cfg.arch == "seed":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    warm = min(steps_per_epoch * 2, total // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))))
+    log(f"model {cfg.arch}: {count_parameters(model):,} weights; lr {lr}, {cfg.epochs} epochs of {steps_per_epoch} steps")
+
+    history: list[dict] = []
+    best = math.inf
+    start_epoch = 0
+    rng = np.random.default_rng(cfg.seed)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = state["history"]
+        best = state["best"]
+        start_epoch = state["epoch"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        log(f"resumed from {last_path} after epoch {start_epoch}")
+
+    aug = AugmentConfig(**cfg.augment)
+    best_metrics: dict = state.get("best_metrics", {}) if state else {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        order = rng.permutation(len(train_set))
+        t0 = time.time()
+        losses = []
+        bar = tqdm(_Prefetch(train_set, order, cfg.batch_size, rng, aug), total=steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+        for imgs, kps, msk in bar:
+            x = torch.from_numpy(imgs).float().div_(255).unsqueeze(1)
+            y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1))
+            loss = masked_mse(model(x), y, torch.from_numpy(msk))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        val = validate(model, val_set, cfg.seed)
+        score = val[key]["nme"]
+        h = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_nme": score,
+             "val_rmse": val[key]["rmse"], "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
+        history.append(h)
+        improved = score < best
+        if improved:
+            best = score
+            best_metrics = val
+        ckpt = {"arch": cfg.arch, "model": model.state_dict(), "keypoints": list(KEYPOINT_NAMES),
+                "config": asdict(cfg), "epoch": epoch + 1, "history": history, "best": best,
+                "best_metrics": best_metrics, "metrics": val}
+        if improved:
+            _atomic_torch_save(ckpt, best_path)
+        ckpt.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), rng=rng.bit_generator.state,
+                    torch_rng=torch.get_rng_state())
+        _atomic_torch_save(ckpt, last_path)
+        _write_json(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
+        _plot_curves(history, out / "curves.png")
+        log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
+            f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
+    return best_metrics
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """Load a training checkpoint on the CPU (whatever device trained it)."""
+    p = Path(path)
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        model = build(ckpt["arch"])
+        model.load_state_dict(ckpt["model"])
+    except FileNotFoundError:
+        raise FkpError(f"{p}: no such checkpoint") from None
+    except Exception as e:  # noqa: BLE001 - any unpickling problem is a bad file to the user
+        raise FkpError(f"{p}: not a facekeypoints checkpoint ({type(e).__name__})") from None
+    model.eval()
+    return model, ckpt
