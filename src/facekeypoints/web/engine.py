@@ -157,18 +157,19 @@ class Engine:
 
 
 def _make_tracker(engine: Engine) -> Any | None:
-    """A fresh ``VideoTracker`` for one webcam connection, or None without the video module."""
+    """A fresh ``VideoTracker`` for one webcam connection (sharing the ONNX model), or None without the video module."""
     try:
         from ..video import VideoTracker
     except ImportError:
         return None
-    params = inspect.signature(VideoTracker).parameters
-    kwargs: dict[str, Any] = {}
-    if "keypoint_detector" in params:
-        kwargs["keypoint_detector"] = KeypointDetector(engine.model, refine=engine.settings.refine)
-    elif "model" in params:
-        kwargs["model"] = engine.model
-    return VideoTracker(**kwargs)
+    if "detector" not in inspect.signature(VideoTracker).parameters:
+        return VideoTracker()
+    from ..detectors import HaarDetector
+
+    # The tracker's own default (small detection copy, no rotated retries), but on the shared model.
+    det = KeypointDetector(engine.model, detector=HaarDetector(max_side=480, retry_angles=()),
+                           refine=engine.settings.refine)
+    return VideoTracker(detector=det)
 
 
 class Stream:

@@ -182,7 +182,7 @@ const cam = { stream: null, ws: null, running: false, inFlight: false, waiting: 
 async function startCam() {
   const status = $("cam-status");
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    setStatus(status, "this browser gives no camera access here (use http://localhost or https)", true);
+    setStatus(status, "this browser gives no camera access here (open the page from localhost or over HTTPS)", true);
     return;
   }
   try {
