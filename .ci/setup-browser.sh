@@ -17,7 +17,7 @@ if [ "$(id -u)" != "0" ]; then
     fi
 fi
 log=$(mktemp)
-if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
         chromium chromium-driver; } >"$log" 2>&1; then
     echo "setup-browser: could not install chromium (browser tests will skip):" >&2
     tail -n 5 "$log" >&2

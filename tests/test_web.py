@@ -4,6 +4,7 @@ record of ``fkp detect --json``, the webcam WebSocket, and hostile uploads."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import struct
@@ -220,6 +221,46 @@ def test_uploads_never_touch_disk(client, data_dir, monkeypatch):
     assert len(big) > 4_000_000
     r = post_file(client, big, "bald_guys.png", "image/png")
     assert r.status_code == 200 and len(r.json()["faces"]) >= 10
+
+
+def exif_jpeg(bgr: np.ndarray, orientation: int) -> bytes:
+    import PIL.Image
+
+    im = PIL.Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=95, exif=exif)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow(orientation):
+    """Decoded uploads are turned upright exactly as Pillow (and browsers) do."""
+    import PIL.Image
+    import PIL.ImageOps
+
+    from facekeypoints.web.engine import decode_upload
+
+    rng = np.random.default_rng(orientation)
+    img = cv2.resize(rng.integers(0, 256, (12, 20, 3), dtype=np.uint8), (160, 96), interpolation=cv2.INTER_NEAREST)
+    data = exif_jpeg(img, orientation)
+    expected = np.asarray(PIL.ImageOps.exif_transpose(PIL.Image.open(io.BytesIO(data))).convert("RGB"))[:, :, ::-1]
+    got = decode_upload(data, "x.jpg", 40_000_000)
+    assert got.shape == expected.shape and np.abs(got.astype(int) - expected.astype(int)).max() <= 2
+
+
+def test_sideways_phone_photo_is_turned_upright(client, data_dir):
+    """A photo stored rotated with EXIF orientation 6 gives the upright photo's faces and size."""
+    upright = cv2.imread(str(data_dir / "photos" / "Tom_Cruise_avp_2014_4.jpg"))
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # orientation 6: turn 90 deg clockwise to view
+    ref = post_file(client, jpeg(upright)).json()
+    rec = post_file(client, exif_jpeg(stored, 6)).json()
+    assert (rec["width"], rec["height"]) == (upright.shape[1], upright.shape[0])
+    assert len(rec["faces"]) == len(ref["faces"]) == 1
+    a = np.array(list(rec["faces"][0]["keypoints"].values()))
+    b = np.array(list(ref["faces"][0]["keypoints"].values()))
+    assert np.abs(a - b).max() < 8.0
 
 
 # ---------------------------------------------------------------- webcam socket

@@ -30,7 +30,7 @@ from ..imageio import decode_image
 from ..photos import record
 from ..pipeline import Face, KeypointDetector
 from ..runtime import OnnxKeypointModel
-from .upload import UploadError, check_image_bytes
+from .upload import UploadError, apply_orientation, check_image_bytes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,6 +111,16 @@ def render(image: np.ndarray, faces: Sequence[Face], filters: Sequence[str]) -> 
     return draw(image, faces)
 
 
+def decode_upload(data: bytes, source: str, max_pixels: int) -> np.ndarray:
+    """Checked bytes -> upright BGR image; header dimensions are checked before any pixel is decoded."""
+    orientation = check_image_bytes(data, max_pixels)
+    try:
+        image = decode_image(data, source, max_pixels)
+    except InputError as e:
+        raise UploadError(413 if "too large" in e.problem else 400, e.problem) from None
+    return apply_orientation(image, orientation)
+
+
 class Engine:
     """Decoding and detection for the web app; safe to call from many threads at once."""
 
@@ -132,13 +142,7 @@ class Engine:
         return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))
 
     def decode(self, data: bytes, source: str) -> np.ndarray:
-        """Checked bytes -> BGR image; header dimensions are checked before any pixel is decoded."""
-        check_image_bytes(data, self.settings.max_pixels)
-        try:
-            return decode_image(data, source, self.settings.max_pixels)
-        except InputError as e:
-            status = 413 if "too large" in e.problem else 400
-            raise UploadError(status, e.problem) from None
+        return decode_upload(data, source, self.settings.max_pixels)
 
     def detect_photo(self, data: bytes, source: str, filters: Sequence[str] = (), annotated: bool = False) -> dict:
         """One ``fkp detect --json`` record, plus ``"annotated"`` (a JPEG data URL) when asked or filtered."""

@@ -106,15 +106,18 @@ def safe_name(filename: str | None, default: str = "upload") -> str:
     return name or default
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the image header, without decoding pixels; None if unrecognised."""
+def header_info(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, EXIF orientation 1-8) from the image header, without decoding pixels; None if unrecognised."""
     import PIL.Image
 
     try:
         with PIL.Image.open(BytesIO(data)) as im:
-            return im.size
-    except PIL.Image.DecompressionBombError:  # pragma: no cover - MAX_IMAGE_PIXELS may be set by the host app
-        return None
+            w, h = im.size
+            try:
+                orientation = int(im.getexif().get(0x0112, 1))
+            except Exception:  # noqa: BLE001 - a broken EXIF block must not refuse a good image
+                orientation = 1
+            return w, h, orientation if 1 <= orientation <= 8 else 1
     except Exception:  # noqa: BLE001 - Pillow raises many types for unknown or broken headers
         return None
 
@@ -130,16 +133,33 @@ def looks_truncated(data: bytes) -> bool:
     return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
 
 
-def check_image_bytes(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """Refuse empty (400), unrecognised (400), truncated (400) or oversized (413) images before decoding."""
+def check_image_bytes(data: bytes, max_pixels: int) -> int:
+    """Refuse empty (400), unrecognised (400), truncated (400) or oversized (413) images before decoding.
+    Returns the EXIF orientation (1 = as stored)."""
     if not data:
         raise UploadError(400, "empty upload (0 bytes)")
-    size = header_size(data)
-    if size is None:
+    info = header_info(data)
+    if info is None:
         raise UploadError(400, "not a readable image (unknown format or corrupt header)")
-    w, h = size
+    w, h, orientation = info
     if w * h > max_pixels:
         raise UploadError(413, f"image too large ({w}x{h} = {w * h / 1e6:.1f} MP; limit {max_pixels / 1e6:g} MP)")
     if looks_truncated(data):
         raise UploadError(400, "truncated JPEG (no end-of-image marker)")
-    return w, h
+    return orientation
+
+
+def apply_orientation(image, orientation: int):
+    """Turn a decoded array the way its EXIF orientation says, so it matches what browsers display.
+
+    Phone photos are often stored sideways with an orientation tag; OpenCV's
+    unchanged-mode decoding ignores the tag, but the page draws the photo upright.
+    """
+    import cv2
+
+    ops = {2: lambda m: cv2.flip(m, 1), 3: lambda m: cv2.rotate(m, cv2.ROTATE_180), 4: lambda m: cv2.flip(m, 0),
+           5: cv2.transpose, 6: lambda m: cv2.rotate(m, cv2.ROTATE_90_CLOCKWISE),
+           7: lambda m: cv2.rotate(cv2.transpose(m), cv2.ROTATE_180),
+           8: lambda m: cv2.rotate(m, cv2.ROTATE_90_COUNTERCLOCKWISE)}
+    op = ops.get(orientation)
+    return image if op is None else op(image)
