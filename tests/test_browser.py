@@ -8,6 +8,7 @@ Skips (with the reason) only where Chromium, chromedriver or selenium is missing
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from facekeypoints.schema import KEYPOINT_NAMES  # noqa: E402
 from facekeypoints.web import WebSettings, create_app  # noqa: E402
@@ -101,6 +102,9 @@ def browser(camera_clip, tmp_path_factory):
         pytest.skip("Chromium or chromedriver not found (install: bash .ci/setup-browser.sh)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
+    downloads = tmp_path_factory.mktemp("downloads")
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                           "download.prompt_for_download": False})
     for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--window-size=1400,1800", "--force-device-scale-factor=1",
@@ -111,6 +115,7 @@ def browser(camera_clip, tmp_path_factory):
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
     driver.set_page_load_timeout(60)
+    driver.downloads = downloads
     yield driver
     driver.quit()
 
@@ -162,6 +167,24 @@ def test_photo_upload_shows_keypoints(browser, server, data_dir, tmp_path):
         drawn, before = colour_counts(shot, box), colour_counts(original, box)
         for side in KP_RGB:
             assert drawn[side] >= 8 and drawn[side] > 3 * before[side] + 5, (side, drawn, before)
+
+    # "Download JSON" saves the record the page shows
+    browser.find_element(By.ID, "download").click()
+    saved = browser.downloads / "2008_001009.json"
+    WebDriverWait(browser, 20).until(lambda d: saved.is_file() and saved.stat().st_size > 0)
+    assert json.loads(saved.read_text()) == {k: v for k, v in rec.items() if k != "annotated"}
+
+    # a filter replaces the photo with the server's filtered image, inside the faces
+    options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#filter option")]
+    if len(options) < 2:
+        return  # no filters module in this installation
+    Select(browser.find_element(By.ID, "filter")).select_by_value(options[1])
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return !!(window.fkp.photo && window.fkp.photo.annotated)"))
+    filtered, _ = canvas_pixels(browser, "photo-canvas")
+    cv2.imwrite(str(tmp_path / "photo_filtered.png"), cv2.cvtColor(filtered, cv2.COLOR_RGB2BGR))
+    x0, y0, x1, y1 = (int(v * k) for v in rec["faces"][0]["box"])
+    change = np.abs(filtered[y0:y1, x0:x1].astype(int) - shot[y0:y1, x0:x1].astype(int)).mean()
+    assert change > 3, f"filter {options[1]!r} left the face unchanged ({change:.1f})"
 
 
 def test_webcam_draws_keypoints_on_the_face(browser, server, camera_clip, tmp_path):
