@@ -4,6 +4,7 @@ record of ``fkp detect --json``, the webcam WebSocket, and hostile uploads."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import re
@@ -324,8 +325,10 @@ def zip_bomb_png(side: int = 8000) -> bytes:
     return png_claiming(side, side, data)
 
 
+@functools.lru_cache(maxsize=1)
 def hostile_cases(data_dir: Path) -> dict:
     photo = (data_dir / "photos" / "2008_001009.jpg").read_bytes()
+    png = cv2.imencode(".png", cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR))[1].tobytes()
     text = b"name,x,y\nleft_eye_center,1,2\n" * 20
     big = np.random.default_rng(0).integers(0, 256, 11 * 1024 * 1024, dtype=np.uint8).tobytes()
     return {
@@ -339,6 +342,7 @@ def hostile_cases(data_dir: Path) -> dict:
         "text file as octet-stream": (dict(files={"file": ("notes.jpg", text, "application/octet-stream")}), 400,
                                       "not a readable image"),
         "truncated jpeg": (dict(files={"file": ("cut.jpg", photo[: len(photo) // 2], "image/jpeg")}), 400, "truncated"),
+        "truncated png": (dict(files={"file": ("cut.png", png[: len(png) // 2], "image/png")}), 400, "not a readable"),
         "jpeg header only": (dict(files={"file": ("cut.jpg", photo[:700], "image/jpeg")}), 400, "truncated"),
         "png claiming 100000x100000": (dict(files={"file": ("huge.png", png_claiming(100_000, 100_000), "image/png")}),
                                        413, "100000x100000"),
@@ -349,7 +353,7 @@ def hostile_cases(data_dir: Path) -> dict:
 
 
 CASES = ["empty body", "empty multipart file", "form without file", "multipart without boundary", "json body",
-         "text file as text/plain", "text file as octet-stream", "truncated jpeg", "jpeg header only",
+         "text file as text/plain", "text file as octet-stream", "truncated jpeg", "truncated png", "jpeg header only",
          "png claiming 100000x100000", "zip-bomb png 8000x8000", "11 MB multipart", "11 MB raw body"]
 
 
