@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +75,11 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     dummy = torch.rand(2, 1, CROP_SIZE, CROP_SIZE)
-    torch.onnx.export(deployed, (dummy,), str(tmp), input_names=["input"], output_names=["keypoints"],
-                      dynamic_axes={"input": {0: "batch"}, "keypoints": {0: "batch"}}, opset_version=17,
-                      dynamo=False)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact for this plain CNN
+        warnings.simplefilter("ignore")
+        torch.onnx.export(deployed, (dummy,), str(tmp), input_names=["input"], output_names=["keypoints"],
+                          dynamic_axes={"input": {0: "batch"}, "keypoints": {0: "batch"}}, opset_version=17,
+                          dynamo=False)
     if check_images is None:
         check_images = (np.random.default_rng(0).random((8, CROP_SIZE, CROP_SIZE)) * 255).astype(np.uint8)
     x = check_images.astype(np.float32)[:, None] / 255.0

@@ -1,0 +1,138 @@
+"""Loaders on the real files in ../shared/data, and augmentation geometry."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facekeypoints.data import kaggle
+from facekeypoints.data.augment import AugmentConfig, make_batch
+from facekeypoints.data.dataset import from_samples, resolve
+from facekeypoints.data.landmarks import load_300w, load_udacity, read_pts, split_by_group
+from facekeypoints.errors import InputError
+from facekeypoints.schema import INDEX, flip_keypoints, flip_mask
+
+
+def test_kaggle_training_keeps_missing_cells_missing(data_dir):
+    ks = kaggle.load_training(data_dir / "kaggle_format" / "training.csv")
+    assert ks.images.shape == (300, 96, 96) and ks.images.dtype == np.uint8
+    counts = ks.mask.sum(1)
+    assert set(np.unique(counts)) <= {4, 15} and (counts == 4).mean() > 0.5
+    assert np.isnan(ks.keypoints[~ks.mask]).all() and np.isfinite(ks.keypoints[ks.mask]).all()
+    # the first row's values, read independently
+    with open(data_dir / "kaggle_format" / "training.csv") as f:
+        row = next(r for i, r in enumerate(csv.reader(f)) if i == 1)
+    assert ks.keypoints[0, 0, 0] == pytest.approx(float(row[0]))
+    assert ks.images[0, 0, 0] == int(float(row[30].split()[0]))
+    # left eye on the image's right in the Kaggle frame
+    assert np.nanmean(ks.keypoints[:, INDEX["left_eye_center"], 0]) > 55
+
+
+def test_kaggle_test_and_lookup(data_dir):
+    t = kaggle.load_test(data_dir / "kaggle_format" / "test.csv")
+    assert t.images.shape[1:] == (96, 96) and len(t.ids) == len(t.images)
+    lookup = kaggle.read_lookup(data_dir / "kaggle_format" / "IdLookupTable.csv")
+    assert {iid for _, iid, _ in lookup} <= set(t.ids)
+
+
+def test_read_pts_is_zero_based(data_dir):
+    pts_file = sorted((data_dir / "300w" / "afw").glob("*.pts"))[0]
+    pts = read_pts(pts_file)
+    first = pts_file.read_text().splitlines()[3].split()
+    assert pts.shape == (68, 2)
+    assert pts[0, 0] == pytest.approx(float(first[0]) - 1)
+
+
+def test_300w_and_udacity_loaders(data_dir):
+    faces = load_300w(data_dir / "300w")
+    assert len(faces) == 1207
+    assert all(f.keypoints.shape == (15, 2) for f in faces[:20])
+    ud = load_udacity(data_dir / "udacity" / "training_frames_keypoints.csv")
+    assert len(ud) == 2765 and ud[0].image.exists() and ud[0].group == "udacity/" + ud[0].image.stem.rsplit("_", 1)[0]
+    le, re = INDEX["left_eye_center"], INDEX["right_eye_center"]
+    assert np.mean([f.keypoints[le, 0] > f.keypoints[re, 0] for f in faces]) > 0.95
+    assert np.mean([f.keypoints[le, 0] > f.keypoints[re, 0] for f in ud]) > 0.95
+
+
+def test_split_is_by_photo_and_person(data_dir):
+    faces = load_300w(data_dir / "300w")
+    tr, va = split_by_group(faces, 0.15, 0)
+    assert 120 <= len(va) < 300
+    assert not ({f.group for f in tr} & {f.group for f in va})
+    # AFW repeats photos once per face: some photo must have several faces, all on one side
+    groups = [f.group for f in faces]
+    assert len(set(groups)) < len(groups)
+
+
+def test_resolve_finds_every_set(data_dir):
+    kinds = [k for k, _ in resolve(data_dir)]
+    assert kinds.count("300w") == 2 and kinds.count("udacity") == 2 and "kaggle" not in kinds
+
+
+def test_flip_augmentation_mirrors_pixels_and_swaps_names(data_dir):
+    samples = load_300w(data_dir / "300w" / "afw")[:24]
+    fs = from_samples(samples)
+    geo = dict(brightness=0, contrast=0, gamma=0, blur=0, noise=0, occlude=0)
+    imgs, kps, msk = make_batch(fs.contexts, fs.keypoints, fs.mask, np.random.default_rng(1), AugmentConfig(flip=0.0, **geo))
+    fimgs, fkps, fmsk = make_batch(fs.contexts, fs.keypoints, fs.mask, np.random.default_rng(1), AugmentConfig(flip=1.0, **geo))
+    assert imgs.shape == (24, 96, 96) and msk.mean() > 0.9
+    np.testing.assert_array_equal(fimgs, imgs[:, :, ::-1])
+    both = msk & flip_mask(fmsk)
+    np.testing.assert_allclose(flip_keypoints(fkps, 96)[both], kps[both], atol=1e-4)
+    # the subject's left eye stays on the image's right after flipping (names were swapped)
+    le, re = INDEX["left_eye_center"], INDEX["right_eye_center"]
+    assert (fkps[:, le, 0] > fkps[:, re, 0]).mean() > 0.9
+
+
+def test_augmentation_masks_points_pushed_far_outside(data_dir):
+    fs = from_samples(load_300w(data_dir / "300w" / "afw")[:8])
+    wild = AugmentConfig(shift=0.6, flip=0)
+    _, kps, msk = make_batch(fs.contexts, fs.keypoints, fs.mask, np.random.default_rng(0), wild)
+    assert (~msk).any()
+    assert np.isnan(kps[~msk]).all()
+    inside = kps[msk]
+    assert (inside >= -24).all() and (inside <= 120).all()
+
+
+def _bad_csv(tmp_path, data_dir, kind):
+    src = (data_dir / "kaggle_format" / "training.csv").read_text().splitlines()
+    header, rows = src[0], src[1:4]
+    cells = next(csv.reader([rows[1]]))
+    if kind == "columns":
+        cells = cells[:-2] + [cells[-1]]
+    elif kind == "pixel":
+        px = cells[-1].split()
+        px[100] = "abc"
+        cells[-1] = " ".join(px)
+    elif kind == "short":
+        cells[-1] = " ".join(cells[-1].split()[:9215])
+    elif kind == "nan":
+        cells[0] = "NaN"
+    out = tmp_path / f"bad_{kind}.csv"
+    line = ",".join(f'"{c}"' if " " in c else c for c in cells)
+    out.write_text("\n".join([header, rows[0], line, rows[2]]) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("kind,needle", [("columns", "columns"), ("pixel", "non-numeric pixel"),
+                                         ("short", "9215 pixel values"), ("nan", "left_eye_center_x")])
+def test_malformed_kaggle_csv_names_file_and_row(tmp_path, data_dir, kind, needle):
+    bad = _bad_csv(tmp_path, data_dir, kind)
+    with pytest.raises(InputError) as e:
+        kaggle.load_training(bad)
+    msg = str(e.value)
+    assert str(bad) in msg and "row 3" in msg and needle in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_cli_stops_on_malformed_csv_with_one_line(tmp_path, data_dir, command):
+    bad = _bad_csv(tmp_path, data_dir, "short")
+    extra = ["--out", str(tmp_path / "run")] if command == "train" else ["--out", str(tmp_path / "ev")]
+    r = subprocess.run([sys.executable, "-m", "facekeypoints.cli", command, "--data", str(bad), *extra],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert str(bad) in lines[0] and "row 3" in lines[0] and "Traceback" not in r.stderr

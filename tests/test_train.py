@@ -1,0 +1,113 @@
+"""Short real training runs: error falls, resume works, export matches torch."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need the 'train' extra (torch)")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("facecache"))
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, data_dir, cache):
+    from facekeypoints.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(data=[str(data_dir / "300w" / "afw")], out=str(out), epochs=6, batch_size=32, limit=256,
+                      cache_dir=cache, val_fraction=0.2, threads=2)
+    train(cfg, log=lambda *_: None)
+    return out
+
+
+def test_short_training_lowers_validation_error(short_run, data_dir, cache):
+    from facekeypoints.data.dataset import load, split
+    from facekeypoints.model import build
+    from facekeypoints.train import validate
+
+    hist = json.loads((short_run / "history.json").read_text())["history"]
+    assert len(hist) == 6
+    torch.manual_seed(0)
+    faces = load([str(data_dir / "300w" / "afw")], cache)
+    val = faces.subset(split(faces, 0.2, 0)[1])
+    untrained = validate(build("compact"), val, 0)["all"]["nme"]
+    best = min(h["val_nme"] for h in hist)
+    assert best < 0.6 * untrained, (best, untrained)
+    assert best < 0.20
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert (short_run / "curves.png").stat().st_size > 1000
+
+
+def test_export_matches_torch(short_run, tmp_path, data_dir):
+    import onnxruntime as ort
+
+    from facekeypoints.export import export
+    from facekeypoints.train import load_checkpoint, predict_crops
+
+    onnx_path = tmp_path / "m.onnx"
+    meta = export(short_run / "best.pt", onnx_path)
+    assert meta["max_abs_diff_vs_torch"] < 1e-4 and meta["keypoints"][0] == "left_eye_center"
+    from facekeypoints.data.kaggle import load_training
+
+    imgs = load_training(data_dir / "kaggle_format" / "training.csv").images[:16]
+    net, _ = load_checkpoint(short_run / "best.pt")
+    want = predict_crops(net, imgs)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": imgs[:, None].astype(np.float32) / 255})[0]
+    assert np.abs(got - want).max() < 1e-4
+    # the runtime checks the sha256 sidecar
+    from facekeypoints.errors import FkpError
+    from facekeypoints.runtime import OnnxKeypointModel
+
+    assert OnnxKeypointModel(onnx_path).predict(imgs).shape == (16, 15, 2)
+    with open(onnx_path, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(FkpError, match="sha256"):
+        OnnxKeypointModel(onnx_path)
+
+
+def test_resume_after_kill_loses_at_most_one_epoch(tmp_path, data_dir, cache):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "facekeypoints.cli", "train", "--data", str(data_dir / "300w" / "afw"),
+           "--out", str(out), "--epochs", "4", "--batch-size", "16", "--limit", "192", "--cache-dir", cache,
+           "--threads", "1"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "last.pt").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    assert (out / "last.pt").exists(), "no checkpoint after the first epoch"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = torch.load(out / "last.pt", map_location="cpu", weights_only=False)["epoch"]
+    assert 1 <= done <= 4
+    assert not any(n.endswith(".tmp") for n in os.listdir(out))
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    hist = json.loads((out / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    from facekeypoints.train import load_checkpoint
+
+    model, ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["arch"] == "compact"
+
+
+def test_resume_without_checkpoint_is_one_line(tmp_path, data_dir):
+    r = subprocess.run([sys.executable, "-m", "facekeypoints.cli", "train", "--data", str(data_dir / "300w" / "afw"),
+                        "--out", str(tmp_path / "none"), "--resume"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "nothing to resume" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_seed_baseline_is_the_big_original_design():
+    from facekeypoints.model import build, count_parameters
+
+    assert count_parameters(build("seed")) > 7_000_000
+    assert count_parameters(build("compact")) <= count_parameters(build("seed")) / 10
