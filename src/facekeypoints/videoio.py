@@ -1,0 +1,335 @@
+"""Video in and out for ``fkp video``/``fkp webcam``: sources, per-frame outputs, the main loop.
+
+Outputs are written to temporary names and renamed when the run ends, however it
+ends (end of file, q/Esc, Ctrl-C, a decoding error): the MP4 is finalised by
+releasing the writer (so it is playable) and the CSV/JSONL hold every frame
+processed, each frame's rows written in a single call so no row is ever cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import FkpError, InputError
+from .schema import KEYPOINT_NAMES
+
+CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
+    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
+
+
+def parse_source(source: str | int) -> str | int:
+    """A camera index (``"0"``) unless a file of that name exists; else the path."""
+    if isinstance(source, int):
+        return source
+    s = str(source).strip()
+    if s.isdigit() and not Path(s).exists():
+        return int(s)
+    return s
+
+
+@dataclass
+class Source:
+    """An opened video file or camera."""
+
+    cap: cv2.VideoCapture
+    name: str
+    is_camera: bool
+    fps: float
+    frame_count: int  # 0 when unknown (cameras, some streams)
+    width: int
+    height: int
+
+
+@contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own warnings (e.g. a missing camera) so the user sees one clear line."""
+    try:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # very old builds
+        level = None
+    try:
+        yield
+    finally:
+        if level is not None:
+            cv2.utils.logging.setLogLevel(level)
+
+
+def open_source(source: str | int) -> Source:
+    """Open a file or camera index; a one-line FkpError when it cannot be read."""
+    src = parse_source(source)
+    # FFmpeg's own decoder messages ("overread 8", ...) would bury our one-line warning; users can override.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if isinstance(src, int):
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(src)
+            ok = cap.isOpened()
+        if not ok:
+            cap.release()
+            raise FkpError(f"camera {src} not found or busy (no video device with that index could be opened)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return Source(cap, f"camera {src}", True, fps if 1 <= fps <= 240 else 30.0, 0,
+                      int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    p = Path(src)
+    if not p.exists():
+        raise InputError(p, "no such file")
+    if p.is_dir():
+        raise InputError(p, "is a directory, not a video")
+    if p.stat().st_size == 0:
+        raise InputError(p, "empty file (0 bytes)")
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(str(p))
+        ok = cap.isOpened()
+    if not ok:
+        cap.release()
+        raise InputError(p, "not a readable video (unknown format, or corrupt/truncated beyond repair)")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    return Source(cap, str(p), False, fps if 1 <= fps <= 1000 else 30.0, max(n, 0),
+                  int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+
+def _partial(path: Path) -> Path:
+    """Temporary sibling name that keeps the extension (OpenCV picks the container from it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+class Outputs:
+    """MP4 / CSV / JSONL outputs, written under temporary names and renamed by :meth:`close`."""
+
+    def __init__(self, video: str | os.PathLike | None, csv_path: str | os.PathLike | None,
+                 jsonl: str | os.PathLike | None, fps: float) -> None:
+        self.fps = fps
+        self.video_path = Path(video) if video else None
+        self.csv_path = Path(csv_path) if csv_path else None
+        self.jsonl_path = Path(jsonl) if jsonl else None
+        if self.video_path is not None and self.video_path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+            raise FkpError(f"{self.video_path}: the output video must end in .mp4 (written with the mp4v codec)")
+        for p in (self.video_path, self.csv_path, self.jsonl_path):
+            if p is not None:
+                p.parent.mkdir(parents=True, exist_ok=True)
+        self._writer: cv2.VideoWriter | None = None
+        self._csv = open(_partial(self.csv_path), "w", newline="") if self.csv_path else None  # noqa: SIM115
+        self._jsonl = open(_partial(self.jsonl_path), "w") if self.jsonl_path else None  # noqa: SIM115
+        if self._csv is not None:
+            self._csv.write(",".join(CSV_HEADER) + "\r\n")
+        self.frames = 0
+
+    def write(self, index: int, timestamp: float, faces: Sequence, image: np.ndarray | None) -> None:
+        """One frame: its rows/object (built first, then written in one call) and its picture."""
+        if self._csv is not None:
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            for f in faces:
+                kp = np.asarray(f.keypoints, np.float64).reshape(-1)
+                w.writerow([index, f"{timestamp:.4f}", "" if f.id is None else f.id,
+                            *(f"{v:.2f}" for v in f.box), "" if f.score is None else f"{f.score:.4f}",
+                            *(f"{v:.2f}" for v in kp)])
+            self._csv.write(buf.getvalue())
+        if self._jsonl is not None:
+            rec = {"frame": index, "timestamp": round(timestamp, 4), "faces": [f.to_dict() for f in faces]}
+            self._jsonl.write(json.dumps(rec) + "\n")
+        if self.video_path is not None and image is not None:
+            if self._writer is None:
+                h, w = image.shape[:2]
+                self._writer = cv2.VideoWriter(str(_partial(self.video_path)), cv2.VideoWriter_fourcc(*"mp4v"),
+                                               self.fps, (w, h))
+                if not self._writer.isOpened():
+                    raise FkpError(f"{self.video_path}: OpenCV cannot write mp4v video here")
+            self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> list[Path]:
+        """Finalise and rename every output; returns the paths written."""
+        done = []
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(_partial(self.video_path), self.video_path)
+            done.append(self.video_path)
+        for fh, path in ((self._csv, self.csv_path), (self._jsonl, self.jsonl_path)):
+            if fh is not None:
+                fh.close()
+                os.replace(_partial(path), path)
+                done.append(path)
+        self._csv = self._jsonl = None
+        return done
+
+
+@contextmanager
+def graceful_interrupt():
+    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop checks, so outputs are finalised;
+    a second Ctrl-C interrupts at once."""
+    state = {"stop": False}
+
+    def handler(signum, frame):  # noqa: ARG001
+        if state["stop"]:
+            raise KeyboardInterrupt
+        state["stop"] = True
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+    try:
+        yield state
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+@dataclass
+class RunResult:
+    frames: int
+    faces: int  # face detections summed over frames
+    ids: int  # distinct face ids seen
+    seconds: float
+    interrupted: bool
+    truncated: bool
+    outputs: list[Path]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def filter_names() -> list[str]:
+    """Names of the live filters (empty when the filters module is not installed)."""
+    try:
+        from .filters import FILTERS
+    except ImportError:
+        return []
+    return [f if isinstance(f, str) else str(getattr(f, "name", f)) for f in FILTERS]
+
+
+def run_video(source: str | int, tracker, out: str | None = None, csv_path: str | None = None,
+              jsonl: str | None = None, show: bool = False, filters: Sequence[str] = (),
+              progress: bool = True, warn: Callable[[str], None] | None = None) -> RunResult:
+    """Track faces through a file or camera, writing the outputs asked for; see ``fkp video``."""
+    warn = warn or (lambda msg: print(f"fkp: warning: {msg}", file=sys.stderr))
+    if show:
+        from .display import require_display
+
+        require_display()
+    filters = list(filters)
+    if filters:
+        from .filters import check_filter_names
+
+        check_filter_names(filters)
+    src = open_source(source)
+    outputs = Outputs(out, csv_path, jsonl, src.fps)
+    bar = None
+    if progress and not src.is_camera:
+        from tqdm import tqdm
+
+        bar = tqdm(total=src.frame_count or None, desc=Path(src.name).name, unit="frame", file=sys.stderr,
+                   dynamic_ncols=True, mininterval=0.5)
+    live = LiveView(filters) if show else None
+    index = n_faces = 0
+    ids: set[int] = set()
+    interrupted = truncated = False
+    t_start = time.perf_counter()
+    try:
+        with graceful_interrupt() as state:
+            while not state["stop"]:
+                try:
+                    ok, frame = src.cap.read()
+                except cv2.error:
+                    ok, frame = False, None
+                if not ok or frame is None:
+                    break
+                ts = time.perf_counter() - t_start if src.is_camera else index / src.fps
+                faces = tracker.update(frame, ts)
+                n_faces += len(faces)
+                ids.update(f.id for f in faces if f.id is not None)
+                active = live.filters if live is not None else filters
+                image = None
+                if outputs.video_path is not None or live is not None:
+                    image = _render(frame, faces, active)
+                outputs.write(index, ts, faces, image)
+                index += 1
+                if bar is not None:
+                    bar.update(1)
+                if live is not None and not live.show(image):
+                    break
+            interrupted = state["stop"]
+    finally:
+        if bar is not None:
+            bar.close()
+        src.cap.release()
+        if live is not None:
+            live.close()
+        written = outputs.close()
+    seconds = time.perf_counter() - t_start
+    if not src.is_camera and not interrupted and src.frame_count and index < src.frame_count - 1:
+        truncated = True
+        warn(f"{src.name}: video ended after {index} of {src.frame_count} frames (truncated or corrupt); "
+             f"wrote the {index} frames decoded")
+    if index == 0 and not interrupted:
+        raise InputError(src.name, "no frame could be decoded (corrupt or unsupported video)")
+    return RunResult(index, n_faces, len(ids), seconds, interrupted, truncated, written)
+
+
+def _render(frame: np.ndarray, faces: Sequence, filters: Sequence[str]) -> np.ndarray:
+    if filters:
+        from .filters import apply_filter
+
+        return apply_filter(frame, faces, list(filters))
+    from .draw import draw
+
+    return draw(frame, faces)
+
+
+class LiveView:
+    """The --show window: overlay, FPS counter, q/Esc to quit, 0-9 or f to pick a filter."""
+
+    TITLE = "fkp video (q/Esc: quit, f or 0-9: filters)"
+
+    def __init__(self, filters: Sequence[str]) -> None:
+        self.names = filter_names()
+        self.filters = list(filters)
+        self._last = time.perf_counter()
+        self._fps = 0.0
+
+    def show(self, image: np.ndarray) -> bool:
+        now = time.perf_counter()
+        dt, self._last = now - self._last, now
+        if dt > 0:
+            self._fps = 1 / dt if self._fps == 0 else 0.9 * self._fps + 0.1 / dt
+        label = f"{self._fps:5.1f} fps" + (f"  [{'+'.join(self.filters)}]" if self.filters else "")
+        view = image.copy()
+        cv2.putText(view, label, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(view, label, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.imshow(self.TITLE, view)
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            return False
+        if ord("0") <= key <= ord("9"):
+            k = key - ord("0")
+            self.filters = [self.names[k - 1]] if 0 < k <= len(self.names) else []
+        elif key == ord("f") and self.names:
+            cur = self.names.index(self.filters[0]) if self.filters and self.filters[0] in self.names else -1
+            self.filters = [] if cur + 1 >= len(self.names) else [self.names[cur + 1]]
+        return True
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.TITLE)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
