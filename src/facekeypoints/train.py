@@ -1,8 +1,14 @@
 """Training loop: masked MSE, group-wise validation split, best-by-NME checkpoints,
-atomic saves every epoch and ``--resume`` that loses at most the running epoch."""
+atomic saves every epoch and ``--resume`` that loses at most the running epoch.
+
+Runs as one process, or as several under torchrun (see ``distributed.py`` and
+docs/scaling.md): one process per CPU group or GPU, each taking its share of every
+global batch, rank 0 alone writing files.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import distributed as ddp
 from . import metrics
 from .data.augment import AugmentConfig, eval_batch, make_batch
 from .data.dataset import FaceSet, load, split
@@ -53,20 +60,48 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return (diff**2).sum() / m.sum().clamp_min(1.0)
 
 
-def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256) -> np.ndarray:
-    """(N, 96, 96) uint8 -> (N, 15, 2) crop pixels."""
+def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of squared errors over present keypoints: a rank's part of the global batch's MSE."""
+    m = mask.repeat_interleave(2, dim=1).to(pred.dtype)
+    return (torch.where(m > 0, pred - target, torch.zeros_like(pred)) ** 2).sum()
+
+
+def shard_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, global_count: float, world: int,
+               weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to backpropagate, this rank's share of the global batch's masked MSE).
+
+    ``global_count``: present coordinates in the whole global batch. DDP averages gradients over
+    the ``world`` ranks, so the loss is scaled by ``world``: the averaged gradient is then exactly
+    the gradient of the global batch's masked MSE, however unevenly the faces and missing points
+    fall across the ranks. ``weight`` 0 marks a stand-in face on a rank whose share is empty."""
+    part = masked_sse(pred, target, mask) * (weight / max(global_count, 1.0))
+    return part * world, part
+
+
+def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256,
+                  device: torch.device | None = None) -> np.ndarray:
+    """(N, 96, 96) uint8 -> (N, 15, 2) crop pixels (``device``: where the model is; default CPU)."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch]).float().div_(255).unsqueeze(1)
-            out.append(denormalise(model(x)).numpy().reshape(-1, len(KEYPOINT_NAMES), 2))
+            x = torch.from_numpy(images[i:i + batch])
+            if device is not None:
+                x = x.to(device)
+            x = x.float().div_(255).unsqueeze(1)
+            out.append(denormalise(model(x)).float().cpu().numpy().reshape(-1, len(KEYPOINT_NAMES), 2))
     return np.concatenate(out) if out else np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
 
 
-def validate(model: torch.nn.Module, val: FaceSet, seed: int) -> dict:
+def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv | None = None) -> dict:
+    """Metrics on the validation crops. Under torchrun each rank predicts a contiguous shard and
+    the predictions are gathered, so every rank computes the same numbers as one process would."""
     imgs, kps, msk = eval_batch(val.contexts, val.keypoints, val.mask, seed)
-    pred = predict_crops(model, imgs)
+    if env is None or (not env.distributed and env.device.type == "cpu"):
+        pred = predict_crops(model, imgs)
+    else:
+        part = np.array_split(np.arange(len(imgs)), env.world)[env.rank]
+        pred = ddp.gather_rows(env, predict_crops(model, imgs[part], device=env.device))
     res = {"all": metrics.summary(pred, kps, msk)}
     for src in sorted(set(val.sources)):
         idx = np.array([s == src for s in val.sources])
@@ -112,13 +147,12 @@ def _plot_curves(history: list[dict], path: Path) -> None:
 class _Prefetch:
     """Builds augmented batches in a background thread (OpenCV releases the GIL)."""
 
-    def __init__(self, faces: FaceSet, order: np.ndarray, bs: int, rng: np.random.Generator, cfg: AugmentConfig):
+    def __init__(self, faces: FaceSet, batches: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig):
         self.q: queue.Queue = queue.Queue(maxsize=4)
-        self.n = math.ceil(len(order) / bs)
+        self.n = len(batches)
 
         def work() -> None:
-            for i in range(self.n):
-                idx = np.sort(order[i * bs:(i + 1) * bs])
+            for idx in batches:
                 self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg))
 
         self.t = threading.Thread(target=work, daemon=True)
@@ -129,17 +163,45 @@ class _Prefetch:
             yield self.q.get()
 
 
-def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
+def _quiet(*_args, **_kw) -> None:
+    pass
+
+
+def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto", amp: bool = True) -> dict:
     """Train a model; returns the best validation metrics. Writes to ``cfg.out``:
-    ``last.pt`` (every epoch), ``best.pt``, ``history.json``, ``curves.png``."""
+    ``last.pt`` (every epoch), ``best.pt``, ``history.json``, ``curves.png``.
+
+    ``device``: auto (CUDA if available), cpu or cuda. ``amp``: mixed precision on CUDA (bf16 where
+    supported, else fp16 with loss scaling); the CPU always trains in float32. Under torchrun
+    (WORLD_SIZE > 1) the processes train one model together; only rank 0 logs and writes."""
+    env = ddp.setup(device)
+    try:
+        return _train(cfg, resume, log if env.main else _quiet, env, amp)
+    finally:
+        ddp.teardown(env)
+
+
+def _load_resume_state(path: Path, env: ddp.DistEnv) -> dict:
+    """Rank 0 reads ``last.pt`` and hands it to every rank (no shared file system needed)."""
+    state: dict | str | None = None
+    if env.main:
+        if not path.exists():
+            state = f"{path}: nothing to resume (no checkpoint written yet)"
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+    state = ddp.broadcast_object(env, state)
+    if isinstance(state, str):
+        raise FkpError(state)
+    return state
+
+
+def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
     state = None
     if resume:
-        if not last_path.exists():
-            raise FkpError(f"{last_path}: nothing to resume (no checkpoint written yet)")
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        state = _load_resume_state(last_path, env)
         saved = state["config"]
         saved["epochs"] = cfg.epochs  # allow extending a finished run
         cfg = TrainConfig(**saved)
@@ -149,7 +211,8 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    faces = load(cfg.data, cfg.cache_dir)
+    # with a cache, one process fills it and the others read it
+    faces = ddp.staged(env, lambda: load(cfg.data, cfg.cache_dir)) if cfg.cache_dir else load(cfg.data, cfg.cache_dir)
     tr_idx, va_idx = split(faces, cfg.val_fraction, cfg.seed)
     if cfg.limit:
         tr_idx = np.random.default_rng(cfg.seed).permutation(tr_idx)[: cfg.limit]
@@ -162,7 +225,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
         f"({len(set(val_set.groups))} photos/people held out; best model chosen on '{key}' NME)")
 
-    model = build(cfg.arch)
+    model = build(cfg.arch).to(env.device)
     lr = cfg.lr or _default_lr(cfg.arch)
     if cfg.arch == "seed":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
@@ -174,6 +237,14 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))))
     log(f"model {cfg.arch}: {count_parameters(model):,} weights; lr {lr}, {cfg.epochs} epochs of {steps_per_epoch} steps")
+    amp_dtype = None
+    if env.device.type == "cuda" and amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    if env.distributed or env.device.type != "cpu":
+        log(f"{env.world} process(es) on {env.device.type}"
+            f"{'' if amp_dtype is None else ', mixed precision ' + str(amp_dtype).removeprefix('torch.')}; "
+            f"global batch {cfg.batch_size} = about {math.ceil(cfg.batch_size / env.world)} per process")
 
     history: list[dict] = []
     best = math.inf
@@ -188,52 +259,103 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict:
         start_epoch = state["epoch"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         log(f"resumed from {last_path} after epoch {start_epoch}")
+    net: torch.nn.Module = model
+    if env.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
 
     aug = AugmentConfig(**cfg.augment)
     best_metrics: dict = state.get("best_metrics", {}) if state else {}
+    debug_shards = os.environ.get("FKP_DEBUG_SHARDS") == "1"
     for epoch in range(start_epoch, cfg.epochs):
-        model.train()
+        net.train()
         order = rng.permutation(len(train_set))
         t0 = time.time()
         losses = []
-        bar = tqdm(_Prefetch(train_set, order, cfg.batch_size, rng, aug), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
-        for imgs, kps, msk in bar:
-            x = torch.from_numpy(imgs).float().div_(255).unsqueeze(1)
-            y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1))
-            loss = masked_mse(model(x), y, torch.from_numpy(msk))
+        if env.distributed:
+            # same permutation everywhere; own augmentation/dropout streams per rank
+            shares = ddp.shard_batches(order, cfg.batch_size, env.rank, env.world)
+            counts = [2.0 * float(train_set.mask[order[i:i + cfg.batch_size]].sum())
+                      for i in range(0, len(order), cfg.batch_size)]
+            weights = [1.0 if len(s) else 0.0 for s in shares]  # an empty share runs one face at weight 0
+            batches = [np.sort(s if len(s) else order[i * cfg.batch_size:][:1]) for i, s in enumerate(shares)]
+            aug_rng = np.random.default_rng(ddp.rank_seed(cfg.seed, env.rank, epoch))
+            torch.manual_seed(ddp.rank_seed(cfg.seed, env.rank, epoch))
+        else:
+            batches = [np.sort(order[i * cfg.batch_size:(i + 1) * cfg.batch_size]) for i in range(steps_per_epoch)]
+            aug_rng = rng
+        if debug_shards:
+            seen = np.concatenate([b for b, w in zip(batches, weights if env.distributed else [1.0] * len(batches))
+                                   if w]).tolist()
+            _write_json(out / "debug-shards" / f"epoch{epoch + 1}-rank{env.rank}.json",
+                        {"epoch": epoch + 1, "rank": env.rank, "world": env.world, "train_size": len(train_set),
+                         "indices": seen})
+        bar = tqdm(_Prefetch(train_set, batches, aug_rng, aug), total=steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True, disable=not env.main)
+        for step, (imgs, kps, msk) in enumerate(bar):
+            x = torch.from_numpy(imgs).to(env.device).float().div_(255).unsqueeze(1)
+            y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1)).to(env.device)
+            m = torch.from_numpy(msk).to(env.device)
+            with torch.autocast(env.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
+                pred = net(x)
+            if env.distributed:
+                # DDP averages gradients over the ranks: scale so they add up to the global batch's MSE
+                loss, part = shard_loss(pred.float(), y, m, counts[step], env.world, weights[step])
+                losses.append(part.item())
+            else:
+                loss = masked_mse(pred.float(), y, m)
+                losses.append(loss.item())
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             sched.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        val = validate(model, val_set, cfg.seed)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]) * env.world:.4f}")
+        if env.distributed:
+            train_loss = ddp.all_sum(env, [float(np.sum(losses))])[0] / len(batches)
+            ddp.broadcast_buffers(env, model)
+            val = validate(model, val_set, cfg.seed, env)
+        else:
+            train_loss = float(np.mean(losses))
+            val = validate(model, val_set, cfg.seed, env if env.device.type != "cpu" else None)
         score = val[key]["nme"]
-        h = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_nme": score,
+        h = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": score,
              "val_rmse": val[key]["rmse"], "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
         history.append(h)
         improved = score < best
         if improved:
             best = score
             best_metrics = val
-        ckpt = {"arch": cfg.arch, "model": model.state_dict(), "keypoints": list(KEYPOINT_NAMES),
-                "config": asdict(cfg), "epoch": epoch + 1, "history": history, "best": best,
-                "best_metrics": best_metrics, "metrics": val}
-        if improved:
-            _atomic_torch_save(ckpt, best_path)
-        ckpt.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), rng=rng.bit_generator.state,
-                    torch_rng=torch.get_rng_state())
-        _atomic_torch_save(ckpt, last_path)
-        _write_json(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
-        _plot_curves(history, out / "curves.png")
+        if env.main:
+            ckpt = {"arch": cfg.arch, "model": ddp.to_cpu(model.state_dict()), "keypoints": list(KEYPOINT_NAMES),
+                    "config": asdict(cfg), "epoch": epoch + 1, "history": history, "best": best,
+                    "best_metrics": best_metrics, "metrics": val, "world_size": env.world,
+                    "device": env.device.type}
+            if improved:
+                _atomic_torch_save(ckpt, best_path)
+            ckpt.update(optimizer=ddp.to_cpu(opt.state_dict()), scheduler=sched.state_dict(),
+                        rng=rng.bit_generator.state, torch_rng=torch.get_rng_state())
+            if scaler is not None:
+                ckpt["scaler"] = scaler.state_dict()
+            _atomic_torch_save(ckpt, last_path)
+            _write_json(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
+            _plot_curves(history, out / "curves.png")
+        ddp.barrier(env)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
             f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
     return best_metrics
 
 
 def _write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=float))
     os.replace(tmp, path)

@@ -1,8 +1,13 @@
-"""fkp train: train a keypoint model on 300-W, Udacity and/or Kaggle data."""
+"""fkp train: train a keypoint model on 300-W, Udacity and/or Kaggle data.
+
+Runs as is under torchrun for several processes or machines, e.g.
+``torchrun --nproc_per_node=2 -m facekeypoints.cli train ...`` (docs/scaling.md).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="train on at most N faces (quick runs)")
     p.add_argument("--cache-dir", default=None, help="cache decoded face crops here (faster repeated runs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto = CUDA when available (under torchrun: GPU LOCAL_RANK)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                   help="mixed precision on CUDA (bf16, else fp16 with loss scaling); the CPU always uses float32")
     p.set_defaults(func=run)
 
 
@@ -29,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir)
-    best = train(cfg, resume=args.resume)
+    best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        return 0  # under torchrun only rank 0 reports
     key = "300w" if "300w" in best else "all"
     print(f"best validation ({key}): NME {100 * best[key]['nme']:.2f}%  RMSE {best[key]['rmse']:.3f}px -> {args.out}/best.pt")
     return 0
