@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,25 +19,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", default=None, metavar="NAMES", help="apply filters (comma-separated; see fkp filters)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--refine", type=int, default=1, help="re-centred passes per face (0 = one pass)")
-    p.add_argument("--workers", type=int, default=1, help="processes over the inputs")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes over the inputs (0 = one per CPU); output is the same, in input order")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tqdm import tqdm
 
     from ..errors import FkpError
-    from ..imageio import write_image_atomic
-    from ..photos import expand_inputs, output_name, process, write_csv, write_json
-    from ..pipeline import KeypointDetector
+    from ..photos import expand_inputs, output_name, write_csv, write_json
 
     filters = [f.strip() for f in args.filter.split(",") if f.strip()] if args.filter else []
     if filters:
         from ..filters import check_filter_names
 
         check_filter_names(filters)
+    if args.workers < 0:
+        raise FkpError("--workers must be 0 (one per CPU) or more")
+    workers = args.workers or os.cpu_count() or 1
+    if args.show and workers > 1:
+        raise FkpError("--show works with --workers 1 only (one window, one photo at a time)")
     if args.show:
         from ..display import require_display
 
@@ -42,16 +47,23 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise FkpError("no input images found")
-    det = KeypointDetector(args.model, refine=args.refine)
+    workers = min(workers, len(inputs))
     records: list[dict] = []
     used: set[str] = set()
     interrupted = False
+    results = _serial(args, inputs, filters) if workers == 1 else _Pool(args, inputs, filters, workers)
     try:
-        for path in tqdm(inputs, desc="photos", unit="img", disable=len(inputs) < 2, file=sys.stderr):
-            rec, annotated = process(det, path, filters)
+        for path, rec, annotated, part in tqdm(results, total=len(inputs), desc="photos", unit="img",
+                                               disable=len(inputs) < 2, file=sys.stderr):
             records.append(rec)
-            if annotated is not None and args.outdir:
-                write_image_atomic(Path(args.outdir) / output_name(path, used), annotated)
+            if args.outdir and (annotated is not None or part is not None):
+                final = Path(args.outdir) / output_name(path, used)
+                if part is not None:
+                    os.replace(part, final)
+                else:
+                    from ..imageio import write_image_atomic
+
+                    write_image_atomic(final, annotated)
             if annotated is not None and args.show:
                 from ..display import show
 
@@ -59,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
                     break
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # stops the pool, removes half-written images
     if args.json:
         write_json(args.json, records)
     if args.csv:
@@ -77,3 +93,101 @@ def run(args: argparse.Namespace) -> int:
         print(f"fkp: interrupted after {len(records)} of {len(inputs)} inputs; results so far written", file=sys.stderr)
         return 130
     return 1 if failed else 0
+
+
+def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> Iterator[tuple]:
+    """One process: (path, record, annotated image or None, None) per input, in order."""
+    from ..photos import process
+    from ..pipeline import KeypointDetector
+
+    det = KeypointDetector(args.model, refine=args.refine)
+    for path in inputs:
+        rec, annotated = process(det, path, filters)
+        yield path, rec, annotated, None
+
+
+# --- worker pool ---------------------------------------------------------------------------
+# Each worker builds its detector once (onnxruntime and OpenCV on one thread each, so N workers
+# use N cores), detects a photo and writes its annotated image to a hidden part file in the
+# output folder; the parent takes results in input order (imap) and renames each part to the
+# name the serial run would give it, so outputs are byte-for-byte those of --workers 1.
+
+_PART = ".fkp-part-{}-{}"
+_worker: dict = {}
+
+
+def _init_worker(model: str | None, refine: int, filters: list[str], outdir: str | None, tag: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    import cv2
+
+    cv2.setNumThreads(1)
+    from ..errors import FkpError
+    from ..pipeline import KeypointDetector
+
+    _worker.update(filters=filters, outdir=outdir, tag=tag, error=None)
+    try:
+        _worker["det"] = KeypointDetector(model, refine=refine, threads=1)
+    except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
+        _worker["error"] = str(e)
+
+
+def _work(job: tuple[int, str]) -> tuple[dict, str | None]:
+    from ..errors import FkpError
+    from ..imageio import write_image_atomic
+    from ..photos import output_name, process
+
+    i, path = job
+    if _worker["error"]:
+        raise FkpError(_worker["error"])
+    try:
+        rec, annotated = process(_worker["det"], path, _worker["filters"])
+        part = None
+        if annotated is not None and _worker["outdir"]:
+            part = Path(_worker["outdir"]) / (_PART.format(_worker["tag"], i) + Path(output_name(path, set())).suffix)
+            write_image_atomic(part, annotated)
+    except FkpError as e:
+        raise FkpError(str(e)) from None  # plain FkpError pickles back to the parent (InputError does not)
+    return rec, None if part is None else str(part)
+
+
+class _Pool:
+    """Iterator over (path, record, None, part file or None) from a process pool, in input order."""
+
+    def __init__(self, args: argparse.Namespace, inputs: list[str], filters: list[str], workers: int) -> None:
+        import multiprocessing as mp
+
+        self.inputs, self.outdir, self.tag = inputs, args.outdir, os.getpid()
+        if self.outdir:
+            Path(self.outdir).mkdir(parents=True, exist_ok=True)
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")  # no fork of a threaded parent; imports paid once
+            ctx.set_forkserver_preload(["facekeypoints.commands.detect", "facekeypoints.pipeline",
+                                        "facekeypoints.photos"])
+        else:
+            ctx = mp.get_context("spawn")
+        self.pool = ctx.Pool(workers, _init_worker, (args.model, args.refine, filters, args.outdir, self.tag))
+        self.it = self.pool.imap(_work, enumerate(inputs))
+        self.n = 0
+
+    def __iter__(self) -> _Pool:
+        return self
+
+    def __next__(self) -> tuple:
+        if self.n >= len(self.inputs):
+            raise StopIteration
+        rec, part = next(self.it)
+        path = self.inputs[self.n]
+        self.n += 1
+        return path, rec, None, part
+
+    def close(self) -> None:
+        if self.n >= len(self.inputs):
+            self.pool.close()
+        else:
+            self.pool.terminate()
+        self.pool.join()
+        if self.outdir:
+            for f in Path(self.outdir).glob(f"*{_PART.format(self.tag, '')}*"):
+                f.unlink(missing_ok=True)
