@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
-from .detectors import HaarDetector
+from .detectors import Detection, HaarDetector
 from .geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from .imageio import to_gray
 from .pipeline import Face, KeypointDetector
@@ -41,9 +41,13 @@ _MOUTH = [INDEX["mouth_left_corner"], INDEX["mouth_right_corner"]]
 
 #: Verification patch: this many face sides around the face, resampled to VERIFY_SIZE pixels
 #: (the face comes out ~50 px wide: at 40 px Haar missed 1 check in 5 on our test clips, at 50 none;
-#: the check costs ~1.5 ms).
+#: with scale step 1.2 and 2 neighbours it found every face there and nothing in background patches,
+#: for ~1.5 ms a check).
 VERIFY_CONTEXT = 2.0
 VERIFY_SIZE = 96
+#: How far around a crop frame's centre (in sides) geometry.crop reads pixels: 0.75 for its
+#: area-shrink region, which also covers the rotated square (half diagonal 0.71).
+CROP_REACH = 0.76
 #: Weight of the newest frame-to-frame motion in the velocity estimate. Centring the crop on where the
 #: face is heading (rather than where it was) made tracking as accurate as per-frame detection (bench).
 VELOCITY_GAIN = 0.5
@@ -71,9 +75,11 @@ class Track:
     def __post_init__(self) -> None:
         self.frame = frame_from_keypoints(self.keypoints, rotate=True)
 
-    def set_keypoints(self, kp: np.ndarray, t: float | None = None, reseed: bool = False) -> None:
-        """New raw keypoints; updates the face's velocity (px/s, an EMA of frame-to-frame motion)."""
-        new = frame_from_keypoints(kp, rotate=True)
+    def set_keypoints(self, kp: np.ndarray, t: float | None = None, reseed: bool = False,
+                      new: Frame | None = None) -> None:
+        """New raw keypoints (``new``: their frame, if already computed); updates the face's velocity
+        (px/s, an EMA of frame-to-frame motion)."""
+        new = new if new is not None else frame_from_keypoints(kp, rotate=True)
         if reseed:
             self.velocity = np.zeros(2)
             self.smoother.reset()
@@ -96,6 +102,23 @@ class Track:
 
     def box(self) -> tuple[float, float, float, float]:
         return box_from_frame(frame_from_keypoints(self.keypoints))
+
+
+def gray_region(image: np.ndarray, frames: list[Frame], reach: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Grey copy of just the part of ``image`` that frames (centre +- reach * side) sample, and its offset.
+
+    Converting only this region, rather than the whole picture, is a tenth of the work for a face in a
+    640x480 frame; crops taken from it equal those from the full grey image (edges are replicated
+    the same way, because the region is only clipped where the image ends)."""
+    h, w = image.shape[:2]
+    x0 = max(int(min(f.cx - reach * f.side for f in frames)) - 3, 0)
+    y0 = max(int(min(f.cy - reach * f.side for f in frames)) - 3, 0)
+    x1 = min(int(max(f.cx + reach * f.side for f in frames)) + 4, w)
+    y1 = min(int(max(f.cy + reach * f.side for f in frames)) + 4, h)
+    if x1 <= x0 or y1 <= y0:  # frames entirely off the picture: the crop repeats the nearest edge
+        x0, y0, x1, y1 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1), 0, 0
+        x1, y1 = x0 + 1, y0 + 1
+    return to_gray(image[y0:y1, x0:x1]), (x0, y0)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -139,10 +162,12 @@ def _disagree(a: Frame, b: Frame, centre: float = 0.25, scale: float = 1.3) -> b
     return math.hypot(a.cx - b.cx, a.cy - b.cy) > centre * max(a.side, b.side) or not 1 / scale < r < scale
 
 
-def video_detector(model: str | None = None, detect_side: int = 400) -> KeypointDetector:
+def video_detector(model: str | None = None, detect_side: int = 400, threads: int | None = 1) -> KeypointDetector:
     """The tracker's default :class:`KeypointDetector`: Haar on a copy at most ``detect_side`` px wide,
-    without the rotated retries (a rolled face is found upright in a later frame, then followed)."""
-    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=()))
+    without the rotated retries (a rolled face is found upright in a later frame, then followed), and
+    one onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin, and on a
+    busy 2-core machine one thread ran the whole loop faster)."""
+    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=()), threads=threads)
 
 
 class VideoTracker:
@@ -210,14 +235,15 @@ class VideoTracker:
     def update(self, frame: np.ndarray, timestamp: float | None = None) -> list[Face]:
         """Track faces into this frame; returns them (ids stable across frames), ordered by id."""
         t = time.monotonic() if timestamp is None else float(timestamp)
-        gray = to_gray(frame)
+        if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.dtype != np.uint8:
+            raise ValueError("frames must be HxWx3 BGR (or HxW grey) uint8 arrays")
         self.frame_index += 1
         self._since_detect += 1
         if self.tracks:
-            self._follow(gray, t)
+            self._follow(frame, t)
         period = self.detect_every if self.tracks else self.search_every
         if self.frame_index == 0 or self._since_detect >= period or any(tr.lost for tr in self.tracks):
-            self._detect(frame, gray, t)
+            self._detect(frame, t)
         self.tracks = [tr for tr in self.tracks if not tr.lost]
         self._dedupe()
         faces = []
@@ -228,45 +254,49 @@ class VideoTracker:
             faces.append(Face(tuple(float(v) for v in box), tr.score, tr.smoothed, tr.id))
         return faces
 
-    def _follow(self, gray: np.ndarray, t: float) -> None:
+    def _follow(self, image: np.ndarray, t: float) -> None:
         frames = [tr.predicted_frame(t) for tr in self.tracks]
-        kps = self.detector.keypoints_from_frames(gray, frames, refine=0)
+        gray, (ox, oy) = gray_region(image, frames, CROP_REACH)
+        local = [Frame(f.cx - ox, f.cy - oy, f.side, f.angle) for f in frames]
+        kps = self.detector.keypoints_from_frames(gray, local, refine=0) + np.float32([ox, oy])
         for tr, fr, kp in zip(self.tracks, frames, kps):
-            if self._plausible(kp, fr, gray.shape):
-                tr.set_keypoints(kp, t)
+            new = self._plausible(kp, fr, image.shape)
+            if new is not None:
+                tr.set_keypoints(kp, t, new=new)
                 tr.since_verify += 1
                 if tr.since_verify >= self.verify_every:
-                    self._verify(tr, gray, t)
+                    self._verify(tr, image, t)
             else:
                 tr.lost = True
             if tr.lost:
                 self.stats["lost"] += 1
 
-    def _plausible(self, kp: np.ndarray, fr: Frame, shape: tuple[int, ...]) -> bool:
-        """Cheap sanity checks of a prediction made in the crop ``fr`` (previous keypoints' frame)."""
+    def _plausible(self, kp: np.ndarray, fr: Frame, shape: tuple[int, ...]) -> Frame | None:
+        """Cheap sanity checks of a prediction made in the crop ``fr``; the keypoints' frame, or None."""
         if not np.isfinite(kp).all():
-            return False
+            return None
         c = fr.to_crop(kp)  # 96 px upright crop: eyes ~36 px apart, mouth ~35 px below them
         if c[_LE, 0] - c[_RE, 0] < 12 or c[_MOUTH, 1].mean() - (c[_LE, 1] + c[_RE, 1]) / 2 < 10:
-            return False
+            return None
         new = frame_from_keypoints(kp, rotate=True)
         if new.side < self.min_face or _disagree(new, fr, centre=0.35, scale=1.35):
-            return False
+            return None
         if abs(math.remainder(new.angle - fr.angle, 2 * math.pi)) > math.radians(30):
-            return False
+            return None
         h, w = shape[:2]
-        return 0 <= new.cx < w and 0 <= new.cy < h
+        return new if 0 <= new.cx < w and 0 <= new.cy < h else None
 
-    def _verify(self, tr: Track, gray: np.ndarray, t: float) -> None:
+    def _verify(self, tr: Track, image: np.ndarray, t: float) -> None:
         """Haar on a small upright patch around the face; re-seed a drifted track, mark a faceless one lost."""
         self.stats["verifications"] += 1
         tr.since_verify = 0
         fr = tr.frame
-        roi = Frame(fr.cx, fr.cy, fr.side * VERIFY_CONTEXT, fr.angle)
+        gray, (ox, oy) = gray_region(image, [fr], VERIFY_CONTEXT * 0.71)
+        roi = Frame(fr.cx - ox, fr.cy - oy, fr.side * VERIFY_CONTEXT, fr.angle)
         patch = cv2.equalizeHist(crop(gray, roi, VERIFY_SIZE))
         expect = VERIFY_SIZE / VERIFY_CONTEXT / BOX_SIDE  # Haar box width of the tracked face in the patch
         lo, hi = int(0.65 * expect), int(1.55 * expect) + 1
-        rects, _, weights = self._verifier.detectMultiScale3(patch, 1.1, 3, minSize=(lo, lo), maxSize=(hi, hi),
+        rects, _, weights = self._verifier.detectMultiScale3(patch, 1.2, 2, minSize=(lo, lo), maxSize=(hi, hi),
                                                              outputRejectLevels=True)
         best, best_d, score = None, 0.3 * expect, None
         for (x, y, w, h), s in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).reshape(-1)):
@@ -278,35 +308,48 @@ class VideoTracker:
             return
         tr.score = score
         fp = frame_from_box(best)
-        centre = roi.to_image(np.array([[fp.cx, fp.cy]]), VERIFY_SIZE)[0]
+        centre = roi.to_image(np.array([[fp.cx, fp.cy]]), VERIFY_SIZE)[0] + (ox, oy)
         found = Frame(float(centre[0]), float(centre[1]), fp.side * roi.side / VERIFY_SIZE, fr.angle)
         if _disagree(found, fr):
-            tr.set_keypoints(self.detector.keypoints_from_frames(gray, [found], refine=1)[0], t, reseed=True)
+            kp = self.detector.keypoints_from_frames(to_gray(image), [found], refine=1)[0]
+            tr.set_keypoints(kp, t, reseed=True)
             self.stats["reseeded"] += 1
 
-    def _detect(self, image: np.ndarray, gray: np.ndarray, t: float) -> None:
-        """Full-frame detection: confirm or re-seed tracks, drop lost ones not found, start new ones."""
+    def _detect(self, image: np.ndarray, t: float) -> None:
+        """Full-frame detection: confirm tracks, re-seed lost ones that are found, start new ones.
+
+        Only the face detector runs here; keypoints are computed just for new and re-seeded faces
+        (a confirmed track keeps its own, better centred, keypoints; drift is the verifier's job)."""
         self.stats["detections"] += 1
         self._since_detect = 0
-        faces = self.detector.detect(image)
-        kept = [tr for tr in self.tracks]
-        pairs = match_boxes([tr.box() for tr in kept], [f.box for f in faces])
+        gray = to_gray(image)
+        dets = sorted(self.detector.detector(gray), key=lambda d: d.box[0] - d.box[2])  # largest first
+
+        def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
+            """Keypoints for a detection, or None when they do not make a plausible face in its box."""
+            fr = replace(frame_from_box(d.box), angle=d.angle)
+            kp = self.detector.keypoints_from_frames(gray, [fr])[0]
+            new = self._plausible(kp, fr, gray.shape)
+            return None if new is None else (kp, new)
+
+        kept = list(self.tracks)
+        pairs = match_boxes([tr.box() for tr in kept], [d.box for d in dets])
         matched = set()
         for i, j in pairs:
-            tr, f = kept[i], faces[j]
+            tr, d = kept[i], dets[j]
             matched.add(j)
-            tr.score = f.score
+            tr.score = d.score
             tr.since_verify = 0
-            if tr.lost or _disagree(frame_from_keypoints(f.keypoints, rotate=True), tr.frame):
-                tr.set_keypoints(f.keypoints, t, reseed=True)
+            if tr.lost and (s := seed(d)) is not None:
+                tr.set_keypoints(s[0], t, reseed=True, new=s[1])
                 tr.lost = False
                 self.stats["reseeded"] += 1
-        limit = self.max_faces if self.max_faces is not None else len(faces) + len(kept)
+        limit = self.max_faces if self.max_faces is not None else len(dets) + len(kept)
         alive = sum(not tr.lost for tr in kept)
-        for j, f in enumerate(faces):  # detect() returns faces largest first
-            if j in matched or alive >= limit or frame_from_keypoints(f.keypoints).side < self.min_face:
+        for j, d in enumerate(dets):
+            if j in matched or alive >= limit or (s := seed(d)) is None:
                 continue
-            self.tracks.append(Track(self._next_id, f.keypoints, f.score, make_smoother(self.smooth, **self._smooth_params),
+            self.tracks.append(Track(self._next_id, s[0], d.score, make_smoother(self.smooth, **self._smooth_params),
                                      since_verify=self._next_id % self.verify_every, t=t))
             self._next_id += 1
             alive += 1
