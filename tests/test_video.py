@@ -305,6 +305,33 @@ def test_cli_show_without_display_is_a_clear_error(clip_file):
         assert len(lines) == 1 and ("window" in lines[0] or "display" in lines[0]), r.stderr
 
 
+def test_live_window_keys_and_quit(clip_file, tmp_path, monkeypatch):
+    """--show logic with OpenCV's window calls faked (CI has no display): keys pick filters, q quits."""
+    import facekeypoints.display
+    from facekeypoints.videoio import LiveView, filter_names, run_video
+
+    keys = [ord("f"), ord("f"), ord("0"), ord("2"), 255, ord("q")]
+    shown = []
+    monkeypatch.setattr(facekeypoints.display, "require_display", lambda: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, img: shown.append(img.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms=0: keys.pop(0) if keys else 255)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda title: None)
+    names = filter_names()
+    view = LiveView([])
+    states = []
+    for _ in range(5):
+        assert view.show(np.zeros((48, 64, 3), np.uint8))
+        states.append(list(view.filters))
+    if len(names) >= 2:
+        assert states[:4] == [[names[0]], [names[1]], [], [names[1]]]
+    assert not view.show(np.zeros((48, 64, 3), np.uint8))  # q
+    keys += [255, 255, 27]  # Esc on the third frame
+    res = run_video(str(clip_file), VideoTracker(), csv_path=str(tmp_path / "c.csv"), show=True, progress=False)
+    assert res.frames == 3 and not res.interrupted
+    assert len(read_csv(tmp_path / "c.csv")) == 1 + 3
+    assert shown[-1] == (480, 640, 3)
+
+
 def test_parse_source():
     assert parse_source("0") == 0 and parse_source(2) == 2
     assert parse_source("clip.mp4") == "clip.mp4"

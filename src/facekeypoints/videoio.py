@@ -276,12 +276,17 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
             live.close()
         written = outputs.close()
     seconds = time.perf_counter() - t_start
-    if not src.is_camera and not interrupted and src.frame_count and index < src.frame_count - 1:
+    if index == 0 and not interrupted:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise InputError(src.name, "no frames received from the camera" if src.is_camera
+                         else "no frame could be decoded (corrupt or unsupported video)")
+    # Some containers only estimate their frame count: allow a small shortfall before calling it truncated.
+    if not src.is_camera and not interrupted and src.frame_count and \
+            index < src.frame_count - max(2, int(0.01 * src.frame_count)):
         truncated = True
         warn(f"{src.name}: video ended after {index} of {src.frame_count} frames (truncated or corrupt); "
              f"wrote the {index} frames decoded")
-    if index == 0 and not interrupted:
-        raise InputError(src.name, "no frame could be decoded (corrupt or unsupported video)")
     return RunResult(index, n_faces, len(ids), seconds, interrupted, truncated, written)
 
 
