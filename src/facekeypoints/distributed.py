@@ -78,8 +78,7 @@ def setup(device: str = "auto") -> DistEnv:
         torch.cuda.set_device(dev)
     owns = not dist.is_initialized()
     if owns:
-        kw = {"device_id": dev} if dev.type == "cuda" else {}
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world, **kw)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
     return DistEnv(rank=rank, world=world, local_rank=local_rank, device=dev, owns_group=owns)
 
 

@@ -163,6 +163,13 @@ class _Prefetch:
             yield self.q.get()
 
 
+def _grad_scaler():
+    """Loss scaling for fp16 on CUDA (torch.amp.GradScaler from torch 2.3, torch.cuda.amp before)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
+
+
 def _quiet(*_args, **_kw) -> None:
     pass
 
@@ -240,7 +247,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
     amp_dtype = None
     if env.device.type == "cuda" and amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    scaler = _grad_scaler() if amp_dtype == torch.float16 else None
     if env.distributed or env.device.type != "cpu":
         log(f"{env.world} process(es) on {env.device.type}"
             f"{'' if amp_dtype is None else ', mixed precision ' + str(amp_dtype).removeprefix('torch.')}; "
