@@ -1,0 +1,162 @@
+"""The photo pipeline end to end on real faces, and every kind of bad input."""
+
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+import facekeypoints as fk
+from facekeypoints.errors import InputError
+from facekeypoints.metrics import nme_per_face
+
+
+def _match(faces, kp):
+    """The detected face whose eye midpoint is nearest the labelled one (None if outside every box)."""
+    mid = (kp[0] + kp[1]) / 2
+    inside = [f for f in faces if f.box[0] < mid[0] < f.box[2] and f.box[1] < mid[1] < f.box[3]]
+    return min(inside, key=lambda f: np.linalg.norm((f.keypoints[0] + f.keypoints[1]) / 2 - mid), default=None)
+
+
+def test_keypoints_on_real_300w_faces(detector, val_300w):
+    samples = val_300w[::4]  # photo-disjoint from training
+    errors, found = [], 0
+    for s in samples:
+        faces = detector.detect(s.image)
+        f = _match(faces, s.keypoints)
+        if f is None:
+            continue
+        found += 1
+        kp = f.keypoints
+        assert kp.shape == (15, 2) and kp.dtype == np.float32
+        x0, y0, x1, y1 = f.box
+        pad = 0.25 * (x1 - x0)
+        assert ((kp[:, 0] > x0 - pad) & (kp[:, 0] < x1 + pad) & (kp[:, 1] > y0 - pad) & (kp[:, 1] < y1 + pad)).all()
+        # the subject's left eye is on the image's right
+        assert kp[0, 0] > kp[1, 0]
+        errors.append(float(nme_per_face(kp[None], s.keypoints[None])[0]))
+    assert found >= 0.8 * len(samples)
+    assert np.median(errors) < 0.07, np.median(errors)
+    assert np.mean(errors) < 0.10, np.mean(errors)
+
+
+def test_keypoints_for_supplied_boxes(detector, val_300w):
+    s = val_300w[0]
+    faces = detector.detect(s.image)
+    kp = detector.keypoints(str(s.image), [f.box for f in faces])
+    assert kp.shape == (len(faces), 15, 2)
+    np.testing.assert_allclose(kp, np.stack([f.keypoints for f in faces]), atol=1e-3)
+
+
+def _photo_labels(data_dir):
+    for xf in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml"):
+        for im in ET.parse(data_dir / "photos" / xf).getroot().iter("image"):
+            boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height"))) for b in im.iter("box")]
+            yield data_dir / "photos" / im.get("file"), boxes
+
+
+def test_multi_face_photos(detector, data_dir):
+    total = hit = 0
+    for path, boxes in _photo_labels(data_dir):
+        faces = detector.detect(path)
+        sizes = [f.size for f in faces]
+        assert sizes == sorted(sizes, reverse=True)  # largest first
+        found = sum(any(f.box[0] < left + w / 2 < f.box[2] and f.box[1] < t + h / 2 < f.box[3] for f in faces)
+                    for left, t, w, h in boxes)
+        assert found >= len(boxes) - 1, (path.name, found, len(boxes))
+        total += len(boxes)
+        hit += found
+    assert hit / total >= 0.95, (hit, total)
+
+
+def test_dogs_have_no_faces(detector, data_dir):
+    assert detector.detect(data_dir / "photos" / "dogs.jpg") == []
+
+
+def test_draw_returns_annotated_copy(detector, val_300w):
+    img = fk.read_image(val_300w[0].image)
+    faces = detector.detect(img)
+    out = fk.draw(img, faces)
+    assert out.shape == img.shape and not np.shares_memory(out, img)
+    assert (out != img).any()
+
+
+def _png16(path, w=64, h=48):
+    img = (np.linspace(0, 65535, w * h).reshape(h, w)).astype(np.uint16)
+    cv2.imwrite(str(path), img)
+    return path
+
+
+@pytest.fixture
+def face_photo(val_300w):
+    return fk.read_image(val_300w[0].image)
+
+
+def test_image_variants_give_faces(detector, tmp_path, face_photo):
+    grey = cv2.cvtColor(face_photo, cv2.COLOR_BGR2GRAY)
+    rgba = cv2.cvtColor(face_photo, cv2.COLOR_BGR2BGRA)
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    cv2.imwrite(str(tmp_path / "deep.png"), (cv2.cvtColor(face_photo, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257))
+    ref = detector.detect(face_photo)
+    assert ref
+    for name in ("grey.png", "rgba.png", "deep.png"):
+        faces = detector.detect(tmp_path / name)
+        assert faces, name
+        assert np.abs(faces[0].keypoints - ref[0].keypoints).max() < 3.0, name
+    assert detector.detect(grey)  # a 2-D array works too
+
+
+def test_huge_and_tiny_images(detector, tmp_path, face_photo):
+    one = tmp_path / "one.png"
+    cv2.imwrite(str(one), np.zeros((1, 1, 3), np.uint8))
+    assert detector.detect(one) == []
+    big = np.full((12000, 12000, 3), 128, np.uint8)
+    h, w = face_photo.shape[:2]
+    big[5000:5000 + h, 5000:5000 + w] = face_photo
+    faces = detector.detect(big)
+    assert isinstance(faces, list)
+    for f in faces:
+        assert np.isfinite(f.keypoints).all()
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "missing", "directory"])
+def test_bad_files_raise_one_line_input_errors(tmp_path, val_300w, kind):
+    p = tmp_path / "bad.jpg"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("this is not an image\n")
+    elif kind == "truncated":
+        p.write_bytes(val_300w[0].image.read_bytes()[:300])
+    elif kind == "directory":
+        p.mkdir()
+    with pytest.raises(InputError) as e:
+        fk.read_image(p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_decompression_bomb_png_is_refused(tmp_path):
+    # a valid PNG header claiming 60000x60000 pixels (3.6 GP) with a tiny body
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    p = tmp_path / "bomb.png"
+    p.write_bytes(png)
+    with pytest.raises(InputError, match="too large"):
+        fk.read_image(p)
+
+
+def test_detect_does_not_import_torch(tmp_path, val_300w):
+    code = ("import sys, facekeypoints as fk; d = fk.KeypointDetector(); d.detect(sys.argv[1]); "
+            "import facekeypoints.cli as c; c.build_parser(); "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(val_300w[0].image)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
