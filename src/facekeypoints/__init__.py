@@ -33,12 +33,12 @@ _LAZY = {
 __all__ = ["FLIP_PAIRS", "KAGGLE_COLUMNS", "KEYPOINT_NAMES", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .detectors import Detection, HaarDetector
-    from .draw import draw
-    from .errors import FkpError
-    from .imageio import read_image
-    from .pipeline import Face, KeypointDetector
-    from .runtime import OnnxKeypointModel
+    from .detectors import Detection, HaarDetector  # noqa: F401
+    from .draw import draw  # noqa: F401
+    from .errors import FkpError  # noqa: F401
+    from .imageio import read_image  # noqa: F401
+    from .pipeline import Face, KeypointDetector  # noqa: F401
+    from .runtime import OnnxKeypointModel  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

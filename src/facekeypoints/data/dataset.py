@@ -160,7 +160,7 @@ def _cached(samples: list[FaceSample], desc: str, cache_dir: str | os.PathLike |
         return FaceSet(z["contexts"], z["keypoints"], z["mask"], [str(g) for g in z["groups"]], [str(s) for s in z["sources"]])
     fs = from_samples(samples, desc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # unique per process
     np.savez(tmp, contexts=fs.contexts, keypoints=fs.keypoints, mask=fs.mask,
              groups=np.array(fs.groups), sources=np.array(fs.sources))
     os.replace(tmp, path)
