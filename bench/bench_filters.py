@@ -27,7 +27,7 @@ from facekeypoints.pipeline import KeypointDetector
 from facekeypoints.schema import LEFT_EYE, RIGHT_EYE
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PHOTO = ROOT.parent / "shared/data/300w/helen/trainset/4332978153_1.jpg"
+DEFAULT_PHOTO = ROOT.parent / "shared/data/300w/afw/4332978153_1.jpg"
 
 
 def make_frame(photo: Path, iod: float, size: tuple[int, int] = (640, 480)) -> np.ndarray:

@@ -52,7 +52,8 @@ def _keypoints(face: object) -> np.ndarray:
 
 
 def _size(kp: np.ndarray) -> float:
-    return float(max(np.ptp(kp[:, 0]), np.ptp(kp[:, 1])))
+    span = kp.max(axis=0) - kp.min(axis=0)
+    return float(max(span[0], span[1]))
 
 
 def _get(flt: str | Filter) -> Filter:
@@ -72,7 +73,8 @@ def apply_filter(image: np.ndarray, faces: Sequence[object], names: str | Iterab
     than ``MIN_FACE_PX`` are skipped.
     """
     chosen = [FILTERS[n] for n in check_filter_names(names)]
-    out = to_bgr8(np.asarray(image), "image").copy()
+    image = np.asarray(image)
+    out = image.copy() if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 else to_bgr8(image)
     kps = [k for k in (_keypoints(f) for f in faces) if np.isfinite(k).all() and _size(k) >= MIN_FACE_PX]
     kps.sort(key=_size)
     for flt in chosen:

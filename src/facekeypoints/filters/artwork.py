@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -165,30 +165,31 @@ CROWN = Art("crown", (-1.1, -2.15, 1.1, -1.03), _draw_crown)
 
 # --- dog: floppy ears, a shiny nose, a tongue ---
 
-def _draw_dog_ears(c: Canvas) -> None:
-    for s in (-1, 1):
-        top, low = np.array([0.74 * s, -1.48]), np.array([1.30 * s, -0.42])
-        mid = (top + low) / 2
-        length = float(np.linalg.norm(low - top))
-        ang = math.degrees(math.atan2(low[0] - top[0], low[1] - top[1]))  # tilt from vertical
-        ear = c.blob(float(mid[0]), float(mid[1]), 0.34, length / 2, taper=-0.35, n_top=2.2, n_bottom=2.0,
-                     angle_deg=-ang)
-        inner = c.blob(float(mid[0] - 0.03 * s), float(mid[1] + 0.07), 0.2, length / 2 - 0.16, taper=-0.4,
-                       angle_deg=-ang)
-        c.paint(ear, c.vgradient((60, 100, 160), (28, 55, 95), -1.5, -0.5))
-        c.paint(inner, c.vgradient((95, 125, 185), (75, 105, 165), -1.4, -0.5), 0.8)
-        x, _ = c.local(float(mid[0]), float(mid[1]), -ang)
-        c.paint(ear * (np.abs(x + 0.16 * s) < 0.05), (120, 160, 210), 0.18)
-        rng = np.random.default_rng(3 if s > 0 else 4)
-        fur = np.zeros_like(c.alpha)
-        for _ in range(60):
-            p = mid + rng.normal(0, [0.15, 0.3])
-            d = np.array([0.05 * s, 0.12]) * rng.uniform(0.6, 1.2)
-            np.maximum(fur, c.stroke([p, p + d], 0.01), out=fur)
-        c.paint(ear * fur, (20, 40, 70), 0.18)
+def _draw_dog_ear(c: Canvas, s: int) -> None:
+    """One floppy ear; s = 1 on the image's right (the subject's left), -1 on the left."""
+    top, low = np.array([0.74 * s, -1.48]), np.array([1.30 * s, -0.42])
+    mid = (top + low) / 2
+    length = float(np.linalg.norm(low - top))
+    ang = math.degrees(math.atan2(low[0] - top[0], low[1] - top[1]))  # tilt from vertical
+    ear = c.blob(float(mid[0]), float(mid[1]), 0.34, length / 2, taper=-0.35, n_top=2.2, n_bottom=2.0,
+                 angle_deg=-ang)
+    inner = c.blob(float(mid[0] - 0.03 * s), float(mid[1] + 0.07), 0.2, length / 2 - 0.16, taper=-0.4,
+                   angle_deg=-ang)
+    c.paint(ear, c.vgradient((60, 100, 160), (28, 55, 95), -1.5, -0.5))
+    c.paint(inner, c.vgradient((95, 125, 185), (75, 105, 165), -1.4, -0.5), 0.8)
+    x, _ = c.local(float(mid[0]), float(mid[1]), -ang)
+    c.paint(ear * (np.abs(x + 0.16 * s) < 0.05), (120, 160, 210), 0.18)
+    rng = np.random.default_rng(3 if s > 0 else 4)
+    fur = np.zeros_like(c.alpha)
+    for _ in range(60):
+        p = mid + rng.normal(0, [0.15, 0.3])
+        d = np.array([0.05 * s, 0.12]) * rng.uniform(0.6, 1.2)
+        np.maximum(fur, c.stroke([p, p + d], 0.01), out=fur)
+    c.paint(ear * fur, (20, 40, 70), 0.18)
 
 
-DOG_EARS = Art("dog_ears", (-1.72, -1.78, 1.72, -0.05), _draw_dog_ears)
+DOG_EAR_LEFT = Art("dog_ear_left", (0.56, -1.56, 1.56, -0.3), partial(_draw_dog_ear, s=1))
+DOG_EAR_RIGHT = Art("dog_ear_right", (-1.56, -1.56, -0.56, -0.3), partial(_draw_dog_ear, s=-1))
 
 
 def _draw_dog_nose(c: Canvas) -> None:
@@ -239,22 +240,23 @@ CLOWN_NOSE = Art("clown_nose", (-0.27, 0.27, 0.27, 0.77), _draw_clown_nose)
 
 # --- cat: pointed ears, a pink nose and whiskers ---
 
-def _draw_cat_ears(c: Canvas) -> None:
-    for s in (-1, 1):
-        outer = [(0.22 * s, -1.42), (0.98 * s, -0.98), (0.96 * s, -1.98)]
-        inner = [(0.40 * s, -1.40), (0.88 * s, -1.12), (0.89 * s, -1.78)]
-        c.paint(c.polygon(outer), c.vgradient((95, 105, 120), (55, 62, 72), -1.95, -1.0))
-        c.paint(c.polygon(inner), c.vgradient((185, 160, 240), (150, 125, 215), -1.8, -1.1))
-        rng = np.random.default_rng(11 if s > 0 else 12)
-        tufts = np.zeros_like(c.alpha)
-        for _ in range(25):
-            t = rng.uniform(0.15, 0.85)
-            p = np.array(inner[0]) * (1 - t) + np.array(inner[2]) * t + rng.normal(0, 0.02, 2)
-            np.maximum(tufts, c.stroke([p, p + [0.1 * s * rng.uniform(0.5, 1), 0.04]], 0.007), out=tufts)
-        c.paint(tufts * c.polygon(inner), (235, 235, 240), 0.4)
+def _draw_cat_ear(c: Canvas, s: int) -> None:
+    """One pointed ear; s = 1 on the image's right (the subject's left), -1 on the left."""
+    outer = [(0.22 * s, -1.42), (0.98 * s, -0.98), (0.96 * s, -1.98)]
+    inner = [(0.40 * s, -1.40), (0.88 * s, -1.12), (0.89 * s, -1.78)]
+    c.paint(c.polygon(outer), c.vgradient((95, 105, 120), (55, 62, 72), -1.95, -1.0))
+    c.paint(c.polygon(inner), c.vgradient((185, 160, 240), (150, 125, 215), -1.8, -1.1))
+    rng = np.random.default_rng(11 if s > 0 else 12)
+    tufts = np.zeros_like(c.alpha)
+    for _ in range(25):
+        t = rng.uniform(0.15, 0.85)
+        p = np.array(inner[0]) * (1 - t) + np.array(inner[2]) * t + rng.normal(0, 0.02, 2)
+        np.maximum(tufts, c.stroke([p, p + [0.1 * s * rng.uniform(0.5, 1), 0.04]], 0.007), out=tufts)
+    c.paint(tufts * c.polygon(inner), (235, 235, 240), 0.4)
 
 
-CAT_EARS = Art("cat_ears", (-1.05, -2.05, 1.05, -0.9), _draw_cat_ears)
+CAT_EAR_LEFT = Art("cat_ear_left", (0.15, -2.05, 1.05, -0.9), partial(_draw_cat_ear, s=1))
+CAT_EAR_RIGHT = Art("cat_ear_right", (-1.05, -2.05, -0.15, -0.9), partial(_draw_cat_ear, s=-1))
 
 
 def _draw_cat_face(c: Canvas) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -32,6 +33,22 @@ class Sprite:
     levels: tuple[np.ndarray, ...]
     origin: tuple[float, float]
     unit: float
+
+    @cached_property
+    def trimmed(self) -> tuple[tuple[np.ndarray, int, int], ...]:
+        """Per level: the smallest sub-image holding all non-zero alpha, and its (x, y) offset;
+        warping it instead of the whole level skips the transparent margins."""
+        out = []
+        for lv in self.levels:
+            ys, xs = np.nonzero(lv[..., 3])
+            if len(xs) == 0:
+                out.append((lv[:1, :1], 0, 0))
+                continue
+            x0, y0 = int(xs.min()), int(ys.min())
+            sub = np.ascontiguousarray(lv[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1])
+            sub.setflags(write=False)
+            out.append((sub, x0, y0))
+        return tuple(out)
 
 
 def to_pixels(pts: np.ndarray, origin: tuple[float, float], unit: float) -> np.ndarray:

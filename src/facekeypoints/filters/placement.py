@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from ..schema import INDEX
@@ -51,6 +53,50 @@ BROWS = ("left_eyebrow_inner_end", "left_eyebrow_outer_end", "right_eyebrow_inne
 EYE_CENTRES = ("left_eye_center", "right_eye_center")
 
 
+@lru_cache(maxsize=256)
+def _indices(names: tuple[str, ...]) -> np.ndarray | None:
+    """Keypoint indices for names, or None if some are derived points."""
+    return np.array([INDEX[n] for n in names]) if all(n in INDEX for n in names) else None
+
+
+def face_points(kp: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(N, 2) float64 face points for names (keypoints or derived)."""
+    idx = _indices(names)
+    if idx is not None:
+        return np.asarray(kp, np.float64)[idx]
+    return np.array([face_point(kp, n) for n in names])
+
+
+@lru_cache(maxsize=256)
+def template_points(names: tuple[str, ...]) -> np.ndarray:
+    pts = np.array([template_point(n) for n in names])
+    pts.setflags(write=False)
+    return pts
+
+
+@lru_cache(maxsize=256)
+def _fit_plan(names: tuple[str, ...]) -> tuple[np.ndarray, list[float]]:
+    """Precomputed least-squares similarity from the template points of names:
+    [a, b] = K @ points.ravel() and the template centroid (see :func:`fit_similarity`)."""
+    t = template_points(names)
+    ms = t.mean(axis=0).tolist()
+    sc = t - ms
+    den = float((sc * sc).sum())
+    k = np.zeros((2, 2 * len(names)))
+    k[0, 0::2], k[0, 1::2] = sc[:, 0] / den, sc[:, 1] / den
+    k[1, 0::2], k[1, 1::2] = -sc[:, 1] / den, sc[:, 0] / den
+    return k, ms
+
+
+def face_matrix(kp: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Face units -> image pixels: similarity fitted from the template to these face points."""
+    k, ms = _fit_plan(names)
+    d = face_points(kp, names)
+    a, b = (k @ d.ravel()).tolist()
+    mx, my = (d.sum(axis=0) / len(d)).tolist()
+    return np.array([[a, -b, mx - a * ms[0] + b * ms[1]], [b, a, my - b * ms[0] - a * ms[1]]])
+
+
 def face_point(kp: np.ndarray, name: str) -> np.ndarray:
     """A keypoint or derived point of a (15, 2) keypoint array, as float64 (2,)."""
     if name in INDEX:
@@ -67,18 +113,27 @@ def template_point(name: str) -> np.ndarray:
 def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (no reflection) mapping src points onto dst: 2x3 matrix.
 
-    Closed form (complex numbers): exact for two points, deterministic for more,
-    unlike RANSAC-based ``cv2.estimateAffinePartial2D``.
+    Closed form (Umeyama without reflection): exact for two points, deterministic for
+    more, unlike RANSAC-based ``cv2.estimateAffinePartial2D``.
     """
     s = np.asarray(src, np.float64)
     d = np.asarray(dst, np.float64)
-    sc = s[:, 0] + 1j * s[:, 1]
-    dc = d[:, 0] + 1j * d[:, 1]
-    ms, md = sc.mean(), dc.mean()
-    den = float(np.sum(np.abs(sc - ms) ** 2))
-    a = complex(np.sum(np.conj(sc - ms) * (dc - md)) / den) if den > 0 else 0j
-    t = md - a * ms
-    return np.array([[a.real, -a.imag, t.real], [a.imag, a.real, t.imag]])
+    ms, md = s.mean(axis=0), d.mean(axis=0)
+    sc, dc = s - ms, d - md
+    den = float((sc * sc).sum())
+    if den <= 0:
+        return np.array([[0.0, 0.0, md[0]], [0.0, 0.0, md[1]]])
+    a = float((sc * dc).sum()) / den
+    b = float((sc[:, 0] * dc[:, 1] - sc[:, 1] * dc[:, 0]).sum()) / den
+    r = np.array([[a, -b], [b, a]])
+    return np.hstack([r, (md - r @ ms)[:, None]])
+
+
+def compose(m: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """2x3 affine m after n."""
+    (a, b, c), (d, e, f) = m.tolist()
+    (p, q, r), (s, t, u) = n.tolist()
+    return np.array([[a * p + b * s, a * q + b * t, a * r + b * u + c], [d * p + e * s, d * q + e * t, d * r + e * u + f]])
 
 
 def matrix_angle(m: np.ndarray) -> float:
@@ -97,13 +152,15 @@ def apply_matrix(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def roi_of(m: np.ndarray, w: int, h: int, shape: tuple[int, ...], pad: int = 1) -> tuple[int, int, int, int] | None:
     """Image box (x0, y0, x1, y1), clipped, covered by a w x h source mapped by m; None if off-frame."""
-    corners = apply_matrix(m, np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]]))
-    if not np.isfinite(corners).all():
+    (a, b, tx), (c, d, ty) = m.tolist()
+    xs = [a * x + b * y + tx for x, y in ((-0.5, -0.5), (w - 0.5, -0.5), (-0.5, h - 0.5), (w - 0.5, h - 0.5))]
+    ys = [c * x + d * y + ty for x, y in ((-0.5, -0.5), (w - 0.5, -0.5), (-0.5, h - 0.5), (w - 0.5, h - 0.5))]
+    if not all(math.isfinite(v) for v in xs + ys):
         return None
-    x0 = max(int(math.floor(corners[:, 0].min())) - pad, 0)
-    y0 = max(int(math.floor(corners[:, 1].min())) - pad, 0)
-    x1 = min(int(math.ceil(corners[:, 0].max())) + pad + 1, shape[1])
-    y1 = min(int(math.ceil(corners[:, 1].max())) + pad + 1, shape[0])
+    x0 = max(math.floor(min(xs)) - pad, 0)
+    y0 = max(math.floor(min(ys)) - pad, 0)
+    x1 = min(math.ceil(max(xs)) + pad + 1, shape[1])
+    y1 = min(math.ceil(max(ys)) + pad + 1, shape[0])
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
@@ -112,18 +169,15 @@ def roi_of(m: np.ndarray, w: int, h: int, shape: tuple[int, ...], pad: int = 1) 
 def blend_premultiplied(roi: np.ndarray, layer: np.ndarray) -> None:
     """In place: roi (h, w, 3) uint8 <- layer (h, w, 4) premultiplied BGRA "over" roi.
 
-    Integer arithmetic: where alpha is 0 the pixel comes back bit-identical.
+    roi * (255 - alpha) / 255 + colour, with OpenCV's vectorised uint8 arithmetic;
+    where alpha is 0 (and so colour is 0) the pixel comes back bit-identical.
     """
-    a = layer[:, :, 3:4].astype(np.uint16)
-    out = roi.astype(np.uint16) * (255 - a) + layer[:, :, :3].astype(np.uint16) * 255 + 127
-    out //= 255
-    np.minimum(out, 255, out=out)
-    roi[...] = out
+    inv = cv2.cvtColor(cv2.bitwise_not(cv2.extractChannel(layer, 3)), cv2.COLOR_GRAY2BGR)
+    roi[...] = cv2.add(cv2.multiply(roi, inv, scale=1 / 255), cv2.cvtColor(layer, cv2.COLOR_BGRA2BGR))
 
 
 def blend_mask(roi: np.ndarray, other: np.ndarray, mask: np.ndarray) -> None:
-    """In place: roi <- other where mask (uint8 0..255) is set, mixed at its edges."""
-    a = mask[:, :, None].astype(np.uint16)
-    out = roi.astype(np.uint16) * (255 - a) + other.astype(np.uint16) * a + 127
-    out //= 255
-    roi[...] = out
+    """In place: roi <- other where mask (uint8 0..255) is set, mixed at its edges;
+    bit-identical where the mask is 0."""
+    m3 = cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)
+    roi[...] = cv2.add(cv2.multiply(roi, cv2.bitwise_not(m3), scale=1 / 255), cv2.multiply(other, m3, scale=1 / 255))
