@@ -158,22 +158,27 @@ def test_sunglasses_follow_a_rotated_face(val_300w, detector, deg):
     assert np.linalg.norm(centre - det_mid) < 0.05 * det_iod
 
 
-def test_two_point_placement_is_exact():
-    """With two anchors the similarity maps them exactly; the pin lands exactly."""
-    from facekeypoints.filters.placement import TEMPLATE
+def test_fit_is_exact_for_two_points_and_pins_land_exactly():
+    """Two anchors map exactly; a pinned point lands exactly; many points follow a known rotation."""
+    from facekeypoints.filters.placement import TEMPLATE, fit_similarity
 
     rng = np.random.default_rng(0)
     base = np.array(list(TEMPLATE.values()))
     for _ in range(5):
         ang, s, t = rng.uniform(-np.pi, np.pi), rng.uniform(20, 200), rng.uniform(-50, 500, 2)
         r = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+        src, dst = rng.uniform(0, 100, (2, 2)), rng.uniform(0, 100, (2, 2))
+        m2 = fit_similarity(src, dst)
+        np.testing.assert_allclose(src @ m2[:, :2].T + m2[:, 2], dst, atol=1e-9)
         kp = base @ r.T * s + t + rng.normal(0, 0.02 * s, base.shape)
         part = FILTERS["clown_nose"].parts[0]
         m = part.placement(kp)
-        nose = part.anchors["nose_tip"]
-        np.testing.assert_allclose(m[:, :2] @ nose + m[:, 2], kp[10], atol=1e-6)
-        eyes_only = filter_placement("sunglasses", kp)
-        assert _angle_diff_deg(math.atan2(eyes_only[1, 0], eyes_only[0, 0]), ang) < 3
+        np.testing.assert_allclose(m[:, :2] @ part.anchors["nose_tip"] + m[:, 2], kp[10], atol=1e-6)
+        glasses = filter_placement("sunglasses", kp)
+        assert _angle_diff_deg(math.atan2(glasses[1, 0], glasses[0, 0]), ang) < 3
+        # sprite pixels per IOD on screen = s / unit
+        art = FILTERS["sunglasses"].parts[0].art
+        assert abs(math.hypot(glasses[0, 0], glasses[1, 0]) * art.unit / s - 1) < 0.1
 
 
 # --- blending ---

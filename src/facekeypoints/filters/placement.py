@@ -136,11 +136,6 @@ def compose(m: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.array([[a * p + b * s, a * q + b * t, a * r + b * u + c], [d * p + e * s, d * q + e * t, d * r + e * u + f]])
 
 
-def matrix_angle(m: np.ndarray) -> float:
-    """Rotation (radians, image y down) of a similarity matrix."""
-    return math.atan2(float(m[1, 0]), float(m[0, 0]))
-
-
 def matrix_scale(m: np.ndarray) -> float:
     return math.hypot(float(m[0, 0]), float(m[1, 0]))
 
