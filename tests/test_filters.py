@@ -109,22 +109,17 @@ def test_sunglasses_anchors_map_lenses_to_the_right_eyes():
 
 # --- placement on real, rotated faces ---
 
-RETRY_BUG = ("HaarDetector._rotated labels a face found at retry angle deg with roll radians(-deg), but rotating "
-             "the image by +deg straightens a face whose eye line is at +deg (y down): the crop turns the wrong way")
-
-
 def _retried(detector, image: np.ndarray, gt_mid: np.ndarray) -> list:
     """The Haar detections from rotated retries that contain the face."""
     dets = detector.detector(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
     return [d for d in dets if d.angle != 0 and d.box[0] < gt_mid[0] < d.box[2] and d.box[1] < gt_mid[1] < d.box[3]]
 
 
-def _skip_if_retry_sign_is_wrong(detector, image, gt_angle: float, gt_mid: np.ndarray) -> None:
-    if any(_angle_diff_deg(d.angle, gt_angle) > 45 for d in _retried(detector, image, gt_mid)):
-        pytest.xfail(RETRY_BUG)
+def _check_retry_roll(detector, image, gt_angle: float, gt_mid: np.ndarray) -> None:
+    """A rotated retry's box carries the face's roll (a wrong sign would turn the crop the wrong way)."""
+    assert all(_angle_diff_deg(d.angle, gt_angle) <= 45 for d in _retried(detector, image, gt_mid))
 
 
-@pytest.mark.xfail(strict=True, reason=RETRY_BUG + " (reported; delete this marker with the fix)")
 def test_haar_rotated_retry_carries_the_face_roll(val_300w, detector):
     sample = next(s for s in val_300w if s.image.name == ROTATION_PHOTO)
     checked = 0
@@ -144,7 +139,7 @@ def test_sunglasses_follow_a_rotated_face(val_300w, detector, deg):
     image, gt = _rotate(cv2.imread(str(sample.image)), sample.keypoints, deg)
     gt_angle, gt_mid, gt_iod = _eye_line(gt)
     assert _angle_diff_deg(gt_angle, math.radians(-deg)) < 15  # the face really is rolled
-    _skip_if_retry_sign_is_wrong(detector, image, gt_angle, gt_mid)
+    _check_retry_roll(detector, image, gt_angle, gt_mid)
     faces = detector.detect(image)
     assert faces, f"no face found at {deg} degrees"
     face = _nearest_face(faces, gt_mid)

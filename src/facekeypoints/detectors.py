@@ -142,7 +142,8 @@ class HaarDetector:
         centre = ((sw - 1) / 2, (sh - 1) / 2)
         out: list[Detection] = []
         for deg in self.retry_angles:
-            # Rotating the image by +deg (counter-clockwise) straightens a face rolled by -deg.
+            # getRotationMatrix2D turns the picture counter-clockwise by +deg, which straightens a
+            # face whose eye line (image y down) is at +deg: that roll goes with the box.
             m = cv2.getRotationMatrix2D(centre, deg, 1.0)
             cos, sin = abs(m[0, 0]), abs(m[0, 1])
             nw, nh = int(sh * sin + sw * cos), int(sh * cos + sw * sin)
@@ -156,5 +157,5 @@ class HaarDetector:
                 c = inv @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
                 half = (x1 - x0) / 2
                 box = ((c[0] - half) / f, (c[1] - half) / f, (c[0] + half) / f, (c[1] + half) / f)
-                out.append(Detection(box, s, math.radians(-deg)))
+                out.append(Detection(box, s, math.radians(deg)))
         return out
