@@ -100,3 +100,23 @@ def normalise(px: torch.Tensor) -> torch.Tensor:
 
 def denormalise(y: torch.Tensor) -> torch.Tensor:
     return y * (CROP_SIZE / 2) + (CROP_SIZE - 1) / 2
+
+
+class VerifierNet(nn.Module):
+    """Face / not-a-face for a 96x96 crop made the keypoint way (one logit).
+
+    Tiny on purpose (about 60 k weights, a fraction of a millisecond): it only has to
+    reject the Haar cascade's false alarms (paws, fabric, foliage) and crops that
+    slid off a face.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.AvgPool2d(2),  # 48
+            _cbr(1, 16, 2), _cbr(16, 32, 2), _cbr(32, 64, 2), _cbr(64, 64, 2),  # 3x3
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(64 * 9, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -17,7 +17,7 @@ import numpy as np
 from .detectors import Detection, FaceDetector, HaarDetector
 from .geometry import Frame, crop, frame_from_box, frame_from_keypoints
 from .imageio import as_image, to_gray
-from .runtime import OnnxKeypointModel
+from .runtime import OnnxFaceVerifier, OnnxKeypointModel, default_verifier_path
 from .schema import KEYPOINT_NAMES
 
 
@@ -53,14 +53,23 @@ class KeypointDetector:
     ``model``: path to an ONNX model (default: the one shipped in the package).
     ``detector``: callable ``gray -> list[Detection]`` (default: :class:`HaarDetector`).
     ``refine``: number of re-centred passes after the first (0 = single pass).
+    ``verifier``: face/non-face model that drops detector false alarms ("default" = the
+    shipped one, None = keep every detection); ``min_face_prob`` is its threshold.
     ``threads``: onnxruntime intra-op threads (None = its default).
     """
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
-                 detector: FaceDetector | None = None, refine: int = 1, threads: int | None = None) -> None:
+                 detector: FaceDetector | None = None, refine: int = 1, threads: int | None = None,
+                 verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.5) -> None:
         self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
         self.detector = detector if detector is not None else HaarDetector()
         self.refine = refine
+        if verifier == "default":
+            verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() else None
+        elif verifier is not None and not isinstance(verifier, OnnxFaceVerifier):
+            verifier = OnnxFaceVerifier(verifier, threads=threads)
+        self.verifier = verifier
+        self.min_face_prob = min_face_prob
 
     def detect(self, image: np.ndarray | str | os.PathLike) -> list[Face]:
         """All faces, largest first. ``image``: HxWx3 BGR uint8 array (or grey), or a path."""
@@ -70,7 +79,15 @@ class KeypointDetector:
         if not dets:
             return []
         frames = [replace(frame_from_box(d.box), angle=d.angle) for d in dets]
-        kps = self.keypoints_from_frames(gray, frames)
+        crops = np.stack([crop(gray, f) for f in frames])
+        if self.verifier is not None:
+            keep = self.verifier.predict(crops) >= self.min_face_prob
+            dets = [d for d, k in zip(dets, keep) if k]
+            frames = [f for f, k in zip(frames, keep) if k]
+            crops = crops[keep]
+            if not dets:
+                return []
+        kps = self.keypoints_from_frames(gray, frames, crops=crops)
         faces = [Face(tuple(float(v) for v in d.box), d.score, k) for d, k in zip(dets, kps)]
         faces.sort(key=lambda f: -f.size)
         return faces
@@ -81,18 +98,21 @@ class KeypointDetector:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         return self.keypoints_from_frames(gray, [frame_from_box(b) for b in boxes])
 
-    def keypoints_from_frames(self, gray: np.ndarray, frames: list[Frame], refine: int | None = None) -> np.ndarray:
-        """Predict in the given crop frames, then refine ``refine`` times around each prediction."""
+    def keypoints_from_frames(self, gray: np.ndarray, frames: list[Frame], refine: int | None = None,
+                              crops: np.ndarray | None = None) -> np.ndarray:
+        """Predict in the given crop frames (``crops``: those frames already cut), then
+        refine ``refine`` times around each prediction."""
         if not frames:
             return np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
-        kps = self._predict(gray, frames)
+        kps = self._predict(gray, frames, crops)
         for _ in range(self.refine if refine is None else refine):
             frames = [frame_from_keypoints(k, rotate=True) for k in kps]
             kps = self._predict(gray, frames)
         return kps
 
-    def _predict(self, gray: np.ndarray, frames: list[Frame]) -> np.ndarray:
-        crops = np.stack([crop(gray, f) for f in frames])
+    def _predict(self, gray: np.ndarray, frames: list[Frame], crops: np.ndarray | None = None) -> np.ndarray:
+        if crops is None:
+            crops = np.stack([crop(gray, f) for f in frames])
         pred = self.model.predict(crops)
         return np.stack([f.to_image(p) for f, p in zip(frames, pred)])
 

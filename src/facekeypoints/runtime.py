@@ -25,48 +25,78 @@ def default_model_path() -> Path:
     return Path(str(resources.files("facekeypoints") / "models" / "default.onnx"))
 
 
+def default_verifier_path() -> Path:
+    """The face verifier that ships inside the package."""
+    return Path(str(resources.files("facekeypoints") / "models" / "verifier.onnx"))
+
+
+def _session(path: Path, threads: int | None, verify: bool) -> tuple[object, dict]:
+    """An onnxruntime session for ``path`` and its JSON sidecar (sha256 checked)."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise FkpError(f"{path}: model file not found")
+    data = path.read_bytes()
+    meta_path = path.with_suffix(".json")
+    meta: dict = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise FkpError(f"{meta_path}: unreadable model metadata ({e})") from None
+        if verify and meta.get("sha256") and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            raise FkpError(f"{path}: sha256 does not match {meta_path.name} (corrupt or replaced model)")
+        if int(meta.get("crop_size", CROP_SIZE)) != CROP_SIZE:
+            raise FkpError(f"{path}: model expects {meta['crop_size']}px crops, not {CROP_SIZE}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises several private types
+        raise FkpError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from None
+    return sess, meta
+
+
+def _as_batch(crops: np.ndarray) -> np.ndarray:
+    crops = np.asarray(crops)
+    if crops.ndim == 2:
+        crops = crops[None]
+    if crops.shape[1:] != (CROP_SIZE, CROP_SIZE):
+        raise ValueError(f"crops must be (N, {CROP_SIZE}, {CROP_SIZE}), got {crops.shape}")
+    return crops.astype(np.float32)[:, None] * np.float32(1 / 255)
+
+
 class OnnxKeypointModel:
     """(N, 96, 96) uint8 greyscale crops -> (N, 15, 2) float32 keypoints in crop pixels."""
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, verify: bool = True) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path) if path is not None else default_model_path()
-        if not self.path.is_file():
-            raise FkpError(f"{self.path}: model file not found")
-        data = self.path.read_bytes()
-        meta_path = self.path.with_suffix(".json")
-        self.meta: dict = {}
-        if meta_path.is_file():
-            try:
-                self.meta = json.loads(meta_path.read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise FkpError(f"{meta_path}: unreadable model metadata ({e})") from None
-            if verify and self.meta.get("sha256") and hashlib.sha256(data).hexdigest() != self.meta["sha256"]:
-                raise FkpError(f"{self.path}: sha256 does not match {meta_path.name} (corrupt or replaced model)")
-            if tuple(self.meta.get("keypoints", KEYPOINT_NAMES)) != KEYPOINT_NAMES:
-                raise FkpError(f"{self.path}: model's keypoints differ from this version's schema")
-            if int(self.meta.get("crop_size", CROP_SIZE)) != CROP_SIZE:
-                raise FkpError(f"{self.path}: model expects {self.meta['crop_size']}px crops, not {CROP_SIZE}")
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises several private types
-            raise FkpError(f"{self.path}: not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from None
+        self.session, self.meta = _session(self.path, threads, verify)
+        if tuple(self.meta.get("keypoints", KEYPOINT_NAMES)) != KEYPOINT_NAMES:
+            raise FkpError(f"{self.path}: model's keypoints differ from this version's schema")
         self.input_name = self.session.get_inputs()[0].name
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        crops = np.asarray(crops)
-        if crops.ndim == 2:
-            crops = crops[None]
-        if crops.shape[1:] != (CROP_SIZE, CROP_SIZE):
-            raise ValueError(f"crops must be (N, {CROP_SIZE}, {CROP_SIZE}), got {crops.shape}")
-        if len(crops) == 0:
+        x = _as_batch(crops)
+        if len(x) == 0:
             return np.zeros((0, NUM_KEYPOINTS, 2), np.float32)
-        x = crops.astype(np.float32)[:, None] * np.float32(1 / 255)
         y = self.session.run(None, {self.input_name: x})[0]
-        return np.asarray(y, np.float32).reshape(len(crops), NUM_KEYPOINTS, 2)
+        return np.asarray(y, np.float32).reshape(len(x), NUM_KEYPOINTS, 2)
+
+
+class OnnxFaceVerifier:
+    """(N, 96, 96) uint8 crops -> (N,) probability that each is a face, framed the keypoint way."""
+
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, verify: bool = True) -> None:
+        self.path = Path(path) if path is not None else default_verifier_path()
+        self.session, self.meta = _session(self.path, threads, verify)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        x = _as_batch(crops)
+        if len(x) == 0:
+            return np.zeros((0,), np.float32)
+        return np.asarray(self.session.run(None, {self.input_name: x})[0], np.float32).reshape(len(x))
