@@ -264,10 +264,7 @@ class ExperimentalHaar(HaarDetector):
         self._profile = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_profileface.xml") if profile else None
 
     def __call__(self, gray: np.ndarray) -> list[Detection]:
-        p = round(self.pad * max(gray.shape[:2]))
-        framed = cv2.copyMakeBorder(gray, p, p, p, p, cv2.BORDER_CONSTANT, value=0) if p else gray
-        found = [Detection((d.box[0] - p, d.box[1] - p, d.box[2] - p, d.box[3] - p), d.score, d.angle)
-                 for d in super().__call__(framed)]
+        found = self._framed(gray) if self.pad else super().__call__(gray)
         if self._profile is None or (found and self.profile_only_if_empty):
             return found
         h, w = gray.shape[:2]
@@ -285,6 +282,24 @@ class ExperimentalHaar(HaarDetector):
                 found.append(Detection((x0 / f, y / f, (x0 + bw) / f, (y + bh) / f), float(sc)))
         return nms(found)
 
+    def _framed(self, gray: np.ndarray) -> list[Detection]:
+        """HaarDetector's steps with the border added after the histogram equalisation
+        (equalising a black-framed photo changes its contrast and loses faces)."""
+        h, w = gray.shape[:2]
+        if min(h, w) < self.min_size:
+            return []
+        f = min(1.0, self.max_side / max(h, w))
+        small = cv2.resize(gray, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA) if f < 1 else gray
+        small = cv2.equalizeHist(small)
+        p = round(self.pad * max(small.shape))
+        framed = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
+        verified = getattr(self, "_verified", lambda img, box: True)  # the alt2 second opinion, where present
+        found = [Detection(((x0 - p) / f, (y0 - p) / f, (x1 - p) / f, (y1 - p) / f), sc)
+                 for (x0, y0, x1, y1), sc in self._run(self._main, framed) if verified(framed, (x0, y0, x1, y1))]
+        if not found and self.fallback:
+            found = self._rotated(small, f)
+        return nms(found)
+
 
 def _describe(d: HaarDetector) -> str:
     return (f"scale_factor {d.scale_factor}, min_neighbors {d.min_neighbors}, min_size {d.min_size}, "
@@ -293,45 +308,57 @@ def _describe(d: HaarDetector) -> str:
 
 SWEEP: dict[str, Callable[[], HaarDetector]] = {
     f"default ({_describe(HaarDetector())})": HaarDetector,
-    "min_neighbors=5": lambda: HaarDetector(min_neighbors=5),
     "scale_factor=1.05": lambda: HaarDetector(scale_factor=1.05),
     "min_size=40 (dlib HOG upsample 1 finds faces from ~40 px)": lambda: HaarDetector(min_size=40),
     "max_side=320": lambda: HaarDetector(max_side=320),
     "+ profile cascade (and mirrored) when nothing found": lambda: ExperimentalHaar(profile=True, profile_only_if_empty=True),
     "pad=0.1 (black border)": lambda: ExperimentalHaar(pad=0.1),
-    "pad=0.1, min_size=40": lambda: ExperimentalHaar(pad=0.1, min_size=40),
     "pad=0.1, max_side=320": lambda: ExperimentalHaar(pad=0.1, max_side=320),
     "pad=0.1, max_side=320, scale_factor=1.05": lambda: ExperimentalHaar(pad=0.1, max_side=320, scale_factor=1.05),
+    "pad=0.1, max_side=320, + profile when nothing found": lambda: ExperimentalHaar(
+        pad=0.1, max_side=320, profile=True, profile_only_if_empty=True),
+    "pad=0.1, max_side=256": lambda: ExperimentalHaar(pad=0.1, max_side=256),
 }
 
 
-def haar_sweep(sets: dict[str, list[FaceSample]], no_face: Path | None = None) -> list[dict]:
+def haar_sweep(sets: dict[str, list[FaceSample]], no_face: Path | None = None, only: str = "") -> list[dict]:
     """Detection rate of the labelled face, faces per photo (more = more false alarms, as most
-    crops show one person), median ms per photo, and detections on a photo without faces."""
-    rows = []
-    images = {name: [cv2.imread(str(s.image), cv2.IMREAD_COLOR) for s in ss] for name, ss in sets.items()}
-    for label, make in SWEEP.items():
-        det = fk.KeypointDetector(detector=make(), threads=1)
-        row: dict = {"detector": label}
-        if no_face is not None and no_face.is_file():
-            row["no_face_detections"] = len(det.detect(no_face))
-        for name, ss in sets.items():
-            found, ms, nmes, n_faces = 0, [], [], 0
-            for s, img in zip(ss, images[name]):
+    crops show one person), median ms per photo (and as a ratio to the default detector,
+    timed photo by photo in the same sweep), and detections on a photo without faces."""
+    keys = [k.strip() for k in only.split(",") if k.strip()]
+    labels = [lb for i, lb in enumerate(SWEEP) if i == 0 or not keys or any(k in lb for k in keys)]  # default always
+    dets = {lb: fk.KeypointDetector(detector=SWEEP[lb](), threads=1) for lb in labels}
+    date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    rows = {lb: {"detector": lb, "date": date} for lb in labels}
+    if no_face is not None and no_face.is_file():
+        for lb in labels:
+            rows[lb]["no_face_detections"] = len(dets[lb].detect(no_face))
+    for name, ss in sets.items():
+        acc = {lb: {"found": 0, "ms": [], "nme": [], "faces": 0} for lb in labels}
+        for i, s in enumerate(ss):
+            img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
+            for lb in labels[i % len(labels):] + labels[: i % len(labels)]:  # interleaved, rotating order
                 t0 = time.perf_counter()
-                faces = det.detect(img)
-                ms.append((time.perf_counter() - t0) * 1000.0)
-                n_faces += len(faces)
+                faces = dets[lb].detect(img)
+                acc[lb]["ms"].append((time.perf_counter() - t0) * 1000.0)
+                acc[lb]["faces"] += len(faces)
                 m = match([fc.keypoints.astype(np.float64) for fc in faces], s.keypoints)
                 if m is not None:
-                    found += 1
-                    nmes.append(float(nme_per_face(m[None], s.keypoints[None])[0]))
-            row[name] = {"faces": len(ss), "found": found, "detection_rate": found / len(ss),
-                         "faces_per_photo": n_faces / len(ss), "nme_own": float(np.mean(nmes)) if nmes else None, "ms_median": float(np.median(ms))}
-        rows.append(row)
-        print(f"  {label}: " + ", ".join(f"{k} {v['detection_rate']:.3f} ({v['ms_median']:.0f} ms)"
-                                         for k, v in row.items() if isinstance(v, dict)), file=sys.stderr)
-    return rows
+                    acc[lb]["found"] += 1
+                    acc[lb]["nme"].append(float(nme_per_face(m[None], s.keypoints[None])[0]))
+            print(f"\r  sweep {name}: {i + 1}/{len(ss)} photos", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        ref = float(np.median(acc[labels[0]]["ms"]))
+        for lb, a in acc.items():
+            ms = float(np.median(a["ms"]))
+            rows[lb][name] = {"faces": len(ss), "found": a["found"], "detection_rate": a["found"] / len(ss),
+                              "faces_per_photo": a["faces"] / len(ss),
+                              "nme_own": float(np.mean(a["nme"])) if a["nme"] else None,
+                              "ms_median": ms, "ms_vs_default": ms / ref}
+    for r in rows.values():
+        print(f"  {r['detector']}: " + ", ".join(f"{k} {v['detection_rate']:.3f} ({v['ms_vs_default']:.2f}x)"
+                                                 for k, v in r.items() if isinstance(v, dict)), file=sys.stderr)
+    return list(rows.values())
 
 
 # ---------------------------------------------------------------- report
@@ -400,6 +427,30 @@ def targets(summary: dict) -> list[tuple[str, bool, str]]:
     return out
 
 
+def facts(report: dict) -> list[str]:
+    """Plain sentences computed from the numbers: where facekeypoints' time goes, and who misses what."""
+    summ, out = report["systems"], []
+    if FK0 in summ:
+        a, b = summ[FK]["small"]["ms_median"], summ[FK0]["small"]["ms_median"]
+        model = max(a - b, 0.0)
+        out.append(f"- Where facekeypoints' time goes (640x480): one keypoint-model pass costs about {model:.1f} ms "
+                   f"(default minus refine=0), so the face detector takes about {max(b - model, 0.0):.0f} of the "
+                   f"{a:.0f} ms.")
+    if DLIB in summ:
+        f_fk = np.array([v is not None for v in summ[FK]["native"]["per_photo_nme"]])
+        f_dl = np.array([v is not None for v in summ[DLIB]["native"]["per_photo_nme"]])
+        out.append(f"- Faces found by dlib but missed by facekeypoints: {int((f_dl & ~f_fk).sum())}; found by "
+                   f"facekeypoints but missed by dlib: {int((f_fk & ~f_dl).sum())}.")
+    if MP in summ:
+        nf = np.array([np.nan if v is None else v for v in summ[FK]["native"]["per_photo_nme"]], float)
+        nm = np.array([np.nan if v is None else v for v in summ[MP]["native"]["per_photo_nme"]], float)
+        both = np.isfinite(nf) & np.isfinite(nm)
+        if both.any():
+            out.append(f"- On the {int(both.sum())} faces both found, facekeypoints is more accurate than MediaPipe "
+                       f"on {int((nf[both] < nm[both]).sum())}.")
+    return out
+
+
 def markdown(report: dict) -> str:
     summ, meta = report["systems"], report["meta"]
     L = [
@@ -443,7 +494,7 @@ def markdown(report: dict) -> str:
     for n, d in summ.items():
         b = d["small"]
         L.append(f"| {n} | {b['found']}/{meta['faces']} | {_nme(b['nme_common'])} | {_nme(b['nme_own'])} |")
-    L += ["", "## Targets (issue 3)", ""]
+    L += ["", *facts(report), "", "## Targets (issue 3)", ""]
     for text, ok, detail in report["targets"]:
         L.append(f"- {'met' if ok else '**not met**'}: {text}: {detail}")
     L += [
@@ -491,17 +542,19 @@ def markdown(report: dict) -> str:
         L += ["", "## Detector experiments (`--haar-sweep`)", "",
               "facekeypoints with other Haar settings passed as `fk.KeypointDetector(detector=...)` (bench-only "
               "variants in `bench/bench_photos.py`; the train split is where a choice should be made, validation "
-              "only confirms it). ms = median per native photo, one thread. "
+              "only confirms it). ms = median per native photo, one thread; every variant runs on each photo in turn, "
+              "so the ratio to the default detector (same sweep) is the figure to trust. "
               f"From `{sm.get('command', '?')}` on {sm.get('date', '?')} "
               f"(model {sm.get('versions', {}).get('model_sha256', '?')}).", "",
-              "| detector | " + " | ".join(f"{k}: found | {k}: faces/photo | {k}: NME own | {k}: ms" for k in sets)
-              + " | detections on dogs.jpg |",
+              "| detector | " + " | ".join(f"{k}: found | {k}: faces/photo | {k}: NME own | {k}: ms (vs default)"
+                                           for k in sets) + " | detections on dogs.jpg |",
               "|---|" + "---|---|---|---|" * len(sets) + "---|"]
         for row in report["haar_sweep"]:
             L.append(f"| {row['detector']} | " + " | ".join(
                 f"{_pct(row[k]['detection_rate'])} ({row[k]['found']}/{row[k]['faces']}) "
                 f"| {row[k]['faces_per_photo']:.2f} | {_nme(row[k]['nme_own'])} "
-                f"| {_ms(row[k]['ms_median'])}" for k in sets) + f" | {row.get('no_face_detections', '-')} |")
+                f"| {_ms(row[k]['ms_median'])} ({_ratio(row[k].get('ms_vs_default'))})" for k in sets)
+                + f" | {row.get('no_face_detections', '-')} |")
     L += ["", "Raw numbers (per photo NME and ms for every system): `docs/benchmarks.json`. "
           "How to install the peers and rerun: `bench/README.md`.", ""]
     return "\n".join(L)
@@ -564,7 +617,9 @@ def main() -> None:
     ap.add_argument("--haar-sweep", action="store_true", help="also measure Haar detector variants (train + val)")
     ap.add_argument("--sweep-only", action="store_true",
                     help="run only the detector sweep and update it in the existing report")
-    ap.add_argument("--sweep-train", type=int, default=200, help="train faces (random, seed 0) in the sweep")
+    ap.add_argument("--sweep-configs", default="", help="comma-separated label substrings: run only these "
+                    "detector variants (their rows replace the same rows of the last sweep)")
+    ap.add_argument("--sweep-train", type=int, default=300, help="train faces (random, seed 0) in the sweep")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown output (.json beside it)")
     args = ap.parse_args()
@@ -587,8 +642,13 @@ def main() -> None:
     if args.haar_sweep or args.sweep_only:
         pick = np.random.default_rng(0).permutation(len(train))[: args.sweep_train]
         print("haar sweep:", file=sys.stderr)
-        report["haar_sweep"] = haar_sweep({"train": [train[i] for i in sorted(pick)], "val": samples},
-                                          Path(args.data) / "photos" / "dogs.jpg")
+        rows = haar_sweep({"train": [train[i] for i in sorted(pick)], "val": samples},
+                          Path(args.data) / "photos" / "dogs.jpg", args.sweep_configs)
+        if args.sweep_configs and old.get("haar_sweep"):  # replace those rows, keep the others
+            new = {r["detector"]: r for r in rows}
+            kept = [new.pop(r["detector"], r) for r in old["haar_sweep"] if r["detector"] in SWEEP]
+            rows = kept + list(new.values())
+        report["haar_sweep"] = rows
         report["haar_sweep_meta"] = {"command": _command(), "date": dt.datetime.now().astimezone().strftime(
             "%Y-%m-%d %H:%M %Z"), "versions": versions({})}
     elif old.get("haar_sweep"):  # keep the last sweep (slow to redo), labelled with its own run
