@@ -60,7 +60,7 @@ class KeypointDetector:
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
                  detector: FaceDetector | None = None, refine: int = 1, threads: int | None = None,
-                 verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.5) -> None:
+                 verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25) -> None:
         self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
         self.detector = detector if detector is not None else HaarDetector()
         self.refine = refine
