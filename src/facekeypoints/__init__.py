@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "KeypointDetector": "pipeline",
     "Face": "pipeline",
-    "draw": "draw",
+    "draw": "drawing",
     "HaarDetector": "detectors",
     "Detection": "detectors",
     "OnnxKeypointModel": "runtime",
@@ -34,7 +34,7 @@ __all__ = ["FLIP_PAIRS", "KAGGLE_COLUMNS", "KEYPOINT_NAMES", "__version__", *_LA
 
 if TYPE_CHECKING:  # pragma: no cover
     from .detectors import Detection, HaarDetector  # noqa: F401
-    from .draw import draw  # noqa: F401
+    from .drawing import draw  # noqa: F401
     from .errors import FkpError  # noqa: F401
     from .imageio import read_image  # noqa: F401
     from .pipeline import Face, KeypointDetector  # noqa: F401

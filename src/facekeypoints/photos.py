@@ -46,7 +46,7 @@ def record(path: str, image: np.ndarray | None, faces: Sequence | None, error: s
 
 def process(detector, path: str, filters: Sequence[str] = ()) -> tuple[dict, np.ndarray | None]:
     """Detect one photo; returns its record and the annotated image (None on error)."""
-    from .draw import draw
+    from .drawing import draw
 
     try:
         image = read_image(path)

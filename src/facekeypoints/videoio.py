@@ -295,7 +295,7 @@ def _render(frame: np.ndarray, faces: Sequence, filters: Sequence[str]) -> np.nd
         from .filters import apply_filter
 
         return apply_filter(frame, faces, list(filters))
-    from .draw import draw
+    from .drawing import draw
 
     return draw(frame, faces)
 

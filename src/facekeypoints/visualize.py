@@ -8,7 +8,7 @@ import os
 import cv2
 import numpy as np
 
-from .draw import SIDE_COLORS
+from .drawing import SIDE_COLORS
 from .schema import SIDES
 
 

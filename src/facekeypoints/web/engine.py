@@ -106,7 +106,7 @@ def render(image: np.ndarray, faces: Sequence[Face], filters: Sequence[str]) -> 
         from ..filters import apply_filter
 
         return apply_filter(image, list(faces), list(filters))
-    from ..draw import draw
+    from ..drawing import draw
 
     return draw(image, faces)
 
