@@ -39,7 +39,8 @@ class TrainConfig:
     arch: str = "compact"
     epochs: int = 80
     batch_size: int = 64
-    lr: float | None = None  # default per architecture
+    lr: float | None = None  # default per optimizer
+    optimizer: str | None = None  # "sgd" (Nesterov) or "adamw"; default: sgd for seed, adamw otherwise
     weight_decay: float = 1e-4
     val_fraction: float = 0.15
     seed: int = 0
@@ -49,8 +50,12 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
 
 
-def _default_lr(arch: str) -> float:
-    return 0.01 if arch == "seed" else 2e-3
+def _optimizer_name(cfg: TrainConfig) -> str:
+    return cfg.optimizer or ("sgd" if cfg.arch == "seed" else "adamw")
+
+
+def _default_lr(optimizer: str) -> float:
+    return 0.01 if optimizer == "sgd" else 2e-3
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -233,8 +238,9 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         f"({len(set(val_set.groups))} photos/people held out; best model chosen on '{key}' NME)")
 
     model = build(cfg.arch).to(env.device)
-    lr = cfg.lr or _default_lr(cfg.arch)
-    if cfg.arch == "seed":
+    opt_name = _optimizer_name(cfg)
+    lr = cfg.lr or _default_lr(opt_name)
+    if opt_name == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)

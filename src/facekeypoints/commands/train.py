@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="compact", choices=["compact", "seed"])
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
+                   help="default: sgd with Nesterov momentum for seed (as the original write-up), adamw otherwise")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 compact/AdamW, 0.01 seed/SGD)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="photos/people held out for validation")
     p.add_argument("--seed", type=int, default=0)
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
+                      lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
