@@ -415,26 +415,30 @@ def versions(peers: dict[str, PeerClient]) -> dict:
 
 
 def targets(summary: dict) -> list[tuple[str, bool, str]]:
-    n, s = summary, "native"
+    """The issue's three targets, for the default facekeypoints and each --extra-detector variant."""
     out = []
-    if MP in n:
-        a, b = n[FK][s]["nme_common"], n[MP][s]["nme_common"]
-        out.append(("NME on commonly found faces lower than MediaPipe's", a < b, f"{a:.4f} vs {b:.4f}"))
-    if DLIB in n:
-        a, b = n[FK][s]["detection_rate"], n[DLIB][s]["detection_rate"]
-        out.append(("detection rate within 3 points of dlib's", a >= b - 0.03, f"{100 * a:.1f}% vs {100 * b:.1f}%"))
-        a, b = n[FK]["small"]["ms_median"], n[DLIB]["small"]["ms_median"]
-        out.append(("median time per 640x480 photo lower than dlib's (HOG, upsample 1)", a < b,
-                    f"{a:.1f} ms vs {b:.1f} ms ({a / b:.2f}x)"))
+    for name in (n for n in summary if n == FK or n.startswith(FK + ", detector")):
+        tag = "" if name == FK else f" [{name.removeprefix('facekeypoints, ')}]"
+        n, s = summary, "native"
+        if MP in n:
+            a, b = n[name][s]["nme_common"], n[MP][s]["nme_common"]
+            out.append((f"NME on commonly found faces lower than MediaPipe's{tag}", a < b, f"{a:.4f} vs {b:.4f}"))
+        if DLIB in n:
+            a, b = n[name][s]["detection_rate"], n[DLIB][s]["detection_rate"]
+            out.append((f"detection rate within 3 points of dlib's{tag}", a >= b - 0.03,
+                        f"{100 * a:.1f}% vs {100 * b:.1f}%"))
+            a, b = n[name]["small"]["ms_median"], n[DLIB]["small"]["ms_median"]
+            out.append((f"median time per 640x480 photo lower than dlib's (HOG, upsample 1){tag}", a < b,
+                        f"{a:.1f} ms vs {b:.1f} ms ({a / b:.2f}x)"))
     return out
 
 
 #: Observations that held over every run so far (they point at the tables, whose numbers change per run).
 NOTES = [
-    "- facekeypoints' misses are rarely profiles or rolled faces (misses table): most are near-frontal faces that "
+    "- facekeypoints' misses are rarely profiles or rolled faces (misses table): many are near-frontal faces that "
     "fill much of the photo or touch its edge, which the frontal Haar cascade loses at its largest scales. Framing "
     "the photo with a black border before the cascade (the `pad=0.1` rows: equalise the histogram first, then pad) "
-    "recovers most of them; OpenCV's profile cascade adds little.",
+    "recovers a good part of them; OpenCV's profile cascade adds little.",
     "- facekeypoints' time is almost all face detection (see the first bullet under the tables). Running the "
     "cascade on a copy whose longer side is 320 px (smallest face 40 px on a 640x480 photo, the same floor as "
     "dlib's HOG at upsample 1) cuts it by about half with little change in recall; `scale_factor=1.05` buys recall "
@@ -458,14 +462,14 @@ def facts(report: dict) -> list[str]:
     if DLIB in summ:
         f_fk = np.array([v is not None for v in summ[FK]["native"]["per_photo_nme"]])
         f_dl = np.array([v is not None for v in summ[DLIB]["native"]["per_photo_nme"]])
-        out.append(f"- Faces found by dlib but missed by facekeypoints: {int((f_dl & ~f_fk).sum())}; found by "
+        out.append(f"- Faces found by dlib but missed by (default) facekeypoints: {int((f_dl & ~f_fk).sum())}; found by "
                    f"facekeypoints but missed by dlib: {int((f_fk & ~f_dl).sum())}.")
     if MP in summ:
         nf = np.array([np.nan if v is None else v for v in summ[FK]["native"]["per_photo_nme"]], float)
         nm = np.array([np.nan if v is None else v for v in summ[MP]["native"]["per_photo_nme"]], float)
         both = np.isfinite(nf) & np.isfinite(nm)
         if both.any():
-            out.append(f"- On the {int(both.sum())} faces both found, facekeypoints is more accurate than MediaPipe "
+            out.append(f"- On the {int(both.sum())} faces both found, (default) facekeypoints is more accurate than MediaPipe "
                        f"on {int((nf[both] < nm[both]).sum())}.")
     return out
 
@@ -605,6 +609,11 @@ def run_benchmark(args: argparse.Namespace, samples: list[FaceSample]) -> dict:
         runners: dict[str, Runner] = {FK: fk_runner(fk.KeypointDetector(threads=1))}
         if FK0 in wanted:
             runners[FK0] = fk_runner(fk.KeypointDetector(refine=0, threads=1))
+        for key in filter(None, (k.strip() for k in args.extra_detector.split(";"))):
+            label = next((lb for lb in SWEEP if lb.startswith(key)), None)
+            if label is None:
+                sys.exit(f"bench_photos: --extra-detector {key!r} matches no sweep variant: {list(SWEEP)}")
+            runners[f"facekeypoints, detector {label}"] = fk_runner(fk.KeypointDetector(detector=SWEEP[label](), threads=1))
         if DLIB in wanted:
             peers[DLIB] = PeerClient("dlib", args.peer_python)
             runners[DLIB] = peer_runner(peers[DLIB], from_ibug68)
@@ -638,6 +647,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="folder holding 300w/")
     ap.add_argument("--peer-python", default=DEFAULT_PEER_PYTHON, help="python of the peers' venv (bench/README.md)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {', '.join(SYSTEMS)}")
+    ap.add_argument("--extra-detector", default="", help="also run facekeypoints with these sweep variants "
+                    "(';'-separated label prefixes), as extra rows measured against dlib")
     ap.add_argument("--limit", type=int, default=None, help="first N validation faces only (debugging)")
     ap.add_argument("--haar-sweep", action="store_true", help="also measure Haar detector variants (train + val)")
     ap.add_argument("--sweep-only", action="store_true",
@@ -645,6 +656,7 @@ def main() -> None:
     ap.add_argument("--sweep-configs", default="", help="comma-separated label substrings: run only these "
                     "detector variants (their rows replace the same rows of the last sweep)")
     ap.add_argument("--sweep-train", type=int, default=300, help="train faces (random, seed 0) in the sweep")
+    ap.add_argument("--render", action="store_true", help="only rewrite the markdown from the existing JSON")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="markdown output (.json beside it)")
     args = ap.parse_args()
@@ -656,6 +668,14 @@ def main() -> None:
             old = json.loads(out.with_suffix(".json").read_text())
         except (OSError, json.JSONDecodeError):
             old = {}
+    if args.render:
+        if not old.get("systems"):
+            sys.exit(f"bench_photos: --render needs {out.with_suffix('.json')}; run the benchmark first")
+        old["targets"] = targets(old["systems"])
+        _write_atomic(out, markdown(old))
+        _write_atomic(out.with_suffix(".json"), json.dumps(old, indent=1) + "\n")
+        print(f"rewrote {out} from {out.with_suffix('.json')}", file=sys.stderr)
+        return
     train, val = split_by_group(load_300w(Path(args.data) / "300w"), 0.15, 0)
     samples = val[: args.limit] if args.limit else val
     if args.sweep_only:
