@@ -161,3 +161,12 @@ def test_detect_does_not_import_torch(tmp_path, val_300w):
     r = subprocess.run([sys.executable, "-c", code, str(val_300w[0].image)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_fast_detector_finds_portrait_faces(val_300w, data_dir):
+    from facekeypoints.detectors import HaarDetector
+
+    det = fk.KeypointDetector(detector=HaarDetector.fast())
+    samples = val_300w[::3]
+    found = sum(_match(det.detect(s.image), s.keypoints) is not None for s in samples)
+    assert found >= 0.88 * len(samples), (found, len(samples))

@@ -69,13 +69,25 @@ class HaarDetector:
 
     * detects on a copy downscaled to ``max_side`` pixels, faces from ``min_size`` pixels up
       there (28: on 300-W photos at 640x480 the same recall as 20, 16% faster);
-    * equalises the histogram (dim and low-contrast photos);
+    * equalises the histogram (dim and low-contrast photos); ``pad`` frames it with a black
+      border of that fraction of its longer side, for faces that fill the photo or touch its
+      edge;
     * runs the main cascade permissively (``min_neighbors=3``) for recall, then keeps a
       box only if the independent ``alt2`` cascade also finds a face in its neighbourhood
       (on 300-W and dlib's photos: 99% of true faces kept, 60% of false alarms dropped);
-    * when nothing is found: rotated retries at ``retry_angles`` degrees, whose boxes
-      carry the angle so the crop is rotated too.
+    * when nothing is found: with ``profile=True`` OpenCV's profile cascade on the picture and
+      its mirror, then rotated retries at ``retry_angles`` degrees, whose boxes carry the angle
+      so the crop is rotated too.
+
+    :meth:`fast` trades small faces for speed and recall on portraits: on the 300-W validation
+    photos it finds 94% of faces (default 88%) in 0.6x dlib's time, but misses faces under
+    about 40 px in a 640 px photo (docs/benchmarks.md).
     """
+
+    @classmethod
+    def fast(cls, **kw) -> HaarDetector:
+        """Portraits and webcams: detect at 320 px on a padded frame, profile fallback."""
+        return cls(**{"max_side": 320, "min_size": 20, "pad": 0.1, "profile": True, **kw})
 
     def __init__(
         self,
@@ -83,6 +95,8 @@ class HaarDetector:
         scale_factor: float = 1.1,
         min_neighbors: int = 3,
         min_size: int = 28,
+        pad: float = 0.0,
+        profile: bool = False,
         retry_angles: tuple[float, ...] = (-30.0, 30.0),
         fallback: bool = True,
         verify: bool = True,
@@ -93,6 +107,8 @@ class HaarDetector:
         self.min_size = min_size
         self.retry_angles = retry_angles
         self.fallback = fallback
+        self.pad = pad
+        self._profile = _cascade("haarcascade_profileface.xml") if profile else None
         self._main = _cascade("haarcascade_frontalface_default.xml")
         self._alt = _cascade("haarcascade_frontalface_alt2.xml") if verify else None
 
@@ -118,14 +134,26 @@ class HaarDetector:
         f = min(1.0, self.max_side / max(h, w))
         small = cv2.resize(gray, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA) if f < 1 else gray
         small = cv2.equalizeHist(small)
+        p = int(round(self.pad * max(small.shape)))
+        framed = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=0) if p else small
 
         def scaled(box: tuple[float, ...]) -> tuple[float, float, float, float]:
-            return tuple(float(v) / f for v in box)  # type: ignore[return-value]
+            return tuple((float(v) - p) / f for v in box)  # type: ignore[return-value]
 
-        found = [Detection(scaled(b), s) for b, s in self._run(self._main, small) if self._verified(small, b)]
+        found = [Detection(scaled(b), s) for b, s in self._run(self._main, framed) if self._verified(framed, b)]
+        if not found and self._profile is not None:
+            found = self._profiles(framed, scaled)
         if not found and self.fallback:
             found = self._rotated(small, f)
         return nms(found)
+
+    def _profiles(self, framed: np.ndarray, scaled) -> list[Detection]:
+        """The profile cascade knows one side only: run it on the picture and its mirror."""
+        out = [Detection(scaled(b), s) for b, s in self._run(self._profile, framed)]
+        fw = framed.shape[1]
+        for (x0, y0, x1, y1), s in self._run(self._profile, np.ascontiguousarray(framed[:, ::-1])):
+            out.append(Detection(scaled((fw - x1, y0, fw - x0, y1)), s))
+        return out
 
     def _verified(self, gray: np.ndarray, box: tuple[float, ...]) -> bool:
         """Second opinion: the independent alt2 cascade must also find a face around the box."""
