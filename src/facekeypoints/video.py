@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from .detectors import Detection, HaarDetector
+from .detectors import Detection, HaarDetector, box_iou
 from .geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from .imageio import to_gray
 from .pipeline import Face, KeypointDetector
@@ -127,17 +127,9 @@ def _grow(box: tuple[float, ...], f: float) -> tuple[float, float, float, float]
     return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _same_face(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """Match strength of two boxes (0 = different faces): IoU, or failing that close centres."""
-    iou = _iou(a, b)
+    iou = box_iou(a, b)
     if iou > 0.3:
         return iou
     wa, wb = a[2] - a[0], b[2] - b[0]
@@ -377,6 +369,6 @@ class VideoTracker:
             return
         keep: list[Track] = []
         for tr in sorted(self.tracks, key=lambda t: t.id):
-            if all(_iou(tr.box(), k.box()) < 0.5 for k in keep):
+            if all(box_iou(tr.box(), k.box()) < 0.5 for k in keep):
                 keep.append(tr)
         self.tracks = keep
