@@ -320,6 +320,7 @@ SWEEP: dict[str, Callable[[], HaarDetector]] = {
     "pad=0.1, max_side=320, + profile when nothing found": lambda: ExperimentalHaar(
         pad=0.1, max_side=320, profile=True, profile_only_if_empty=True),
     "pad=0.1, max_side=256": lambda: ExperimentalHaar(pad=0.1, max_side=256),
+    "HaarDetector.fast() (the shipped preset: pad 0.1, max_side 320, min_size 20, profile fallback)": HaarDetector.fast,
 }
 
 
