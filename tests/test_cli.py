@@ -94,3 +94,25 @@ def test_kaggle_submission(tmp_path, data_dir):
     lookup = list(csv.DictReader((k / "IdLookupTable.csv").open()))
     lex = [float(v) for (_, v), lk in zip(rows[1:], lookup) if lk["FeatureName"] == "left_eye_center_x"]
     assert 55 < sum(lex) / len(lex) < 75  # subject's left eye on the image's right of the 96x96 crop
+
+
+def test_evaluate_shipped_model_on_held_out_300w(tmp_path, data_dir):
+    r = fkp("evaluate", "--data", data_dir / "300w", "--out", tmp_path / "ev", timeout=600)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    s = res["sets"]["300w"]
+    assert 120 <= s["faces"] < 300  # the photo-disjoint validation split
+    assert s["nme"] < 0.06 and s["rmse"] < 2.6, (s["nme"], s["rmse"])
+    assert s["per_keypoint"]["left_eye_center"]["nme"] < 0.05
+    assert (tmp_path / "ev" / "per_keypoint.png").stat().st_size > 10000
+    assert "left_eye_center" in r.stdout
+
+
+def test_visualize_grid(tmp_path, data_dir):
+    out = tmp_path / "grid.png"
+    r = fkp("visualize", "--data", data_dir / "300w" / "afw", "--model", "default", "-n", "8", "-o", out)
+    assert r.returncode == 0, r.stderr
+    import cv2
+
+    img = cv2.imread(str(out))
+    assert img.shape == (192, 8 * 192, 3)
