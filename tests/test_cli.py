@@ -116,3 +116,12 @@ def test_visualize_grid(tmp_path, data_dir):
 
     img = cv2.imread(str(out))
     assert img.shape == (192, 8 * 192, 3)
+
+
+def test_detect_fast_preset(tmp_path, val_300w):
+    photos = [s.image for s in val_300w[:6]]
+    r = fkp("detect", *photos, "--fast", "--workers", "2", "--json", tmp_path / "f.json")
+    assert r.returncode == 0, r.stderr
+    recs = json.loads((tmp_path / "f.json").read_text())
+    assert [rec["image"] for rec in recs] == [str(p) for p in photos]
+    assert sum(len(rec["faces"]) >= 1 for rec in recs) >= 5

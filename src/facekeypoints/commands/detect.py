@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", default=None, metavar="NAMES", help="apply filters (comma-separated; see fkp filters)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--refine", type=int, default=1, help="re-centred passes per face (0 = one pass)")
+    p.add_argument("--fast", action="store_true",
+                   help="fast detector preset for portraits (HaarDetector.fast(): misses faces under ~40 px)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes over the inputs (0 = one per CPU); output is the same, in input order")
     p.set_defaults(func=run)
@@ -95,12 +97,18 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None):
+    from ..detectors import HaarDetector
+    from ..pipeline import KeypointDetector
+
+    return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads)
+
+
 def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> Iterator[tuple]:
     """One process: (path, record, annotated image or None, None) per input, in order."""
     from ..photos import process
-    from ..pipeline import KeypointDetector
 
-    det = KeypointDetector(args.model, refine=args.refine)
+    det = _detector(args.model, args.refine, args.fast)
     for path in inputs:
         rec, annotated = process(det, path, filters)
         yield path, rec, annotated, None
@@ -116,7 +124,7 @@ _PART = ".fkp-part-{}-{}"
 _worker: dict = {}
 
 
-def _init_worker(model: str | None, refine: int, filters: list[str], outdir: str | None, tag: int) -> None:
+def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
@@ -124,11 +132,10 @@ def _init_worker(model: str | None, refine: int, filters: list[str], outdir: str
 
     cv2.setNumThreads(1)
     from ..errors import FkpError
-    from ..pipeline import KeypointDetector
 
     _worker.update(filters=filters, outdir=outdir, tag=tag, error=None)
     try:
-        _worker["det"] = KeypointDetector(model, refine=refine, threads=1)
+        _worker["det"] = _detector(model, refine, fast, threads=1)
     except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
         _worker["error"] = str(e)
 
@@ -167,7 +174,7 @@ class _Pool:
                                         "facekeypoints.photos"])
         else:
             ctx = mp.get_context("spawn")
-        self.pool = ctx.Pool(workers, _init_worker, (args.model, args.refine, filters, args.outdir, self.tag))
+        self.pool = ctx.Pool(workers, _init_worker, (args.model, args.refine, args.fast, filters, args.outdir, self.tag))
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0
 
