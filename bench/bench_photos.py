@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 import facekeypoints as fk  # noqa: E402
 from facekeypoints.data.landmarks import FaceSample, load_300w, split_by_group  # noqa: E402
-from facekeypoints.detectors import Detection, HaarDetector, nms  # noqa: E402
+from facekeypoints.detectors import HaarDetector  # noqa: E402
 from facekeypoints.metrics import interocular, nme_per_face, per_keypoint  # noqa: E402
 from facekeypoints.schema import KEYPOINT_NAMES, LEFT_EYE, RIGHT_EYE, from_ibug68  # noqa: E402
 
@@ -248,61 +248,6 @@ def miss_analysis(summary: dict, samples: list[FaceSample]) -> dict:
 # ---------------------------------------------------------------- detector experiments (--haar-sweep)
 
 
-class ExperimentalHaar(HaarDetector):
-    """Bench-only changes on top of the current default detector, to measure what detectors.py could do.
-
-    ``pad``: detect on the photo framed by a black border of this fraction of its longer side
-    (the frontal cascade misses faces that fill the photo or touch its edge);
-    ``profile``: also run OpenCV's profile cascade on the photo and its mirror (it knows one
-    side only), merged by NMS; ``profile_only_if_empty``: only when nothing else was found.
-    Every other setting is HaarDetector's (its keyword arguments pass through).
-    """
-
-    def __init__(self, *, pad: float = 0.0, profile: bool = False, profile_only_if_empty: bool = False,
-                 **kw) -> None:
-        super().__init__(**kw)
-        self.pad = pad
-        self.profile_only_if_empty = profile_only_if_empty
-        self._profile = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_profileface.xml") if profile else None
-
-    def __call__(self, gray: np.ndarray) -> list[Detection]:
-        found = self._framed(gray) if self.pad else super().__call__(gray)
-        if self._profile is None or (found and self.profile_only_if_empty):
-            return found
-        h, w = gray.shape[:2]
-        f = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(gray, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA) if f < 1 else gray
-        small = cv2.equalizeHist(small)
-        sw = small.shape[1]
-        for flip in (False, True):
-            img = np.ascontiguousarray(small[:, ::-1]) if flip else small
-            rects, _, weights = self._profile.detectMultiScale3(
-                img, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                minSize=(self.min_size, self.min_size), outputRejectLevels=True)
-            for (x, y, bw, bh), sc in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).reshape(-1)):
-                x0 = sw - x - bw if flip else x
-                found.append(Detection((x0 / f, y / f, (x0 + bw) / f, (y + bh) / f), float(sc)))
-        return nms(found)
-
-    def _framed(self, gray: np.ndarray) -> list[Detection]:
-        """HaarDetector's steps with the border added after the histogram equalisation
-        (equalising a black-framed photo changes its contrast and loses faces)."""
-        h, w = gray.shape[:2]
-        if min(h, w) < self.min_size:
-            return []
-        f = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(gray, (max(int(w * f), 1), max(int(h * f), 1)), interpolation=cv2.INTER_AREA) if f < 1 else gray
-        small = cv2.equalizeHist(small)
-        p = round(self.pad * max(small.shape))
-        framed = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
-        verified = getattr(self, "_verified", lambda img, box: True)  # the alt2 second opinion, where present
-        found = [Detection(((x0 - p) / f, (y0 - p) / f, (x1 - p) / f, (y1 - p) / f), sc)
-                 for (x0, y0, x1, y1), sc in self._run(self._main, framed) if verified(framed, (x0, y0, x1, y1))]
-        if not found and self.fallback:
-            found = self._rotated(small, f)
-        return nms(found)
-
-
 def _describe(d: HaarDetector) -> str:
     return (f"scale_factor {d.scale_factor}, min_neighbors {d.min_neighbors}, min_size {d.min_size}, "
             f"max_side {d.max_side}")
@@ -313,13 +258,13 @@ SWEEP: dict[str, Callable[[], HaarDetector]] = {
     "scale_factor=1.05": lambda: HaarDetector(scale_factor=1.05),
     "min_size=40 (dlib HOG upsample 1 finds faces from ~40 px)": lambda: HaarDetector(min_size=40),
     "max_side=320": lambda: HaarDetector(max_side=320),
-    "+ profile cascade (and mirrored) when nothing found": lambda: ExperimentalHaar(profile=True, profile_only_if_empty=True),
-    "pad=0.1 (black border)": lambda: ExperimentalHaar(pad=0.1),
-    "pad=0.1, max_side=320": lambda: ExperimentalHaar(pad=0.1, max_side=320),
-    "pad=0.1, max_side=320, scale_factor=1.05": lambda: ExperimentalHaar(pad=0.1, max_side=320, scale_factor=1.05),
-    "pad=0.1, max_side=320, + profile when nothing found": lambda: ExperimentalHaar(
-        pad=0.1, max_side=320, profile=True, profile_only_if_empty=True),
-    "pad=0.1, max_side=256": lambda: ExperimentalHaar(pad=0.1, max_side=256),
+    "+ profile cascade (and mirrored) when nothing found": lambda: HaarDetector(profile=True),
+    "pad=0.1 (black border)": lambda: HaarDetector(pad=0.1),
+    "pad=0.1, max_side=320": lambda: HaarDetector(pad=0.1, max_side=320),
+    "pad=0.1, max_side=320, scale_factor=1.05": lambda: HaarDetector(pad=0.1, max_side=320, scale_factor=1.05),
+    "pad=0.1, max_side=320, + profile when nothing found": lambda: HaarDetector(
+        pad=0.1, max_side=320, profile=True),
+    "pad=0.1, max_side=256": lambda: HaarDetector(pad=0.1, max_side=256),
     "HaarDetector.fast() (the shipped preset: pad 0.1, max_side 320, min_size 20, profile fallback)": HaarDetector.fast,
 }
 
