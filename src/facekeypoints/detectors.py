@@ -28,7 +28,8 @@ class FaceDetector(Protocol):
     def __call__(self, gray: np.ndarray) -> list[Detection]: ...
 
 
-def _cascade(name: str) -> cv2.CascadeClassifier:
+def load_cascade(name: str) -> cv2.CascadeClassifier:
+    """One of OpenCV's bundled Haar cascades, or a clear error when the wheel lacks them."""
     path = cv2.data.haarcascades + name
     c = cv2.CascadeClassifier(path)
     if c.empty():
@@ -109,9 +110,9 @@ class HaarDetector:
         self.retry_angles = retry_angles
         self.fallback = fallback
         self.pad = pad
-        self._profile = _cascade("haarcascade_profileface.xml") if profile else None
-        self._main = _cascade("haarcascade_frontalface_default.xml")
-        self._alt = _cascade("haarcascade_frontalface_alt2.xml") if verify else None
+        self._profile = load_cascade("haarcascade_profileface.xml") if profile else None
+        self._main = load_cascade("haarcascade_frontalface_default.xml")
+        self._alt = load_cascade("haarcascade_frontalface_alt2.xml") if verify else None
 
     def _run(self, cascade: cv2.CascadeClassifier, gray: np.ndarray) -> list[tuple[tuple[float, ...], float]]:
         rects, _, weights = cascade.detectMultiScale3(

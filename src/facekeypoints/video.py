@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from .detectors import Detection, HaarDetector, box_iou
+from .detectors import Detection, HaarDetector, box_iou, load_cascade
 from .geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from .imageio import to_gray
 from .pipeline import Face, KeypointDetector
@@ -215,9 +215,7 @@ class VideoTracker:
         self.smooth = smooth
         self._smooth_params = ({"min_cutoff": min_cutoff, "beta": beta, "d_cutoff": d_cutoff} if smooth == "oneeuro"
                                else {"cutoff": cutoff} if smooth == "ema" else {})
-        self._verifier = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        if self._verifier.empty():
-            raise RuntimeError("OpenCV's frontal-face cascade could not be loaded; install opencv-python-headless<5")
+        self._verifier = load_cascade("haarcascade_frontalface_default.xml")
         self.reset()
 
     def reset(self) -> None:
