@@ -9,7 +9,6 @@ a training checkpoint (``.pt``, needs torch).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from . import metrics
 from .data.augment import eval_batch, eval_frames
 from .data.dataset import FaceSet, load, split
+from .fileio import write_json_atomic
 from .geometry import CROP_SIZE, crop, frame_from_keypoints
 from .schema import KEYPOINT_NAMES
 
@@ -77,7 +77,7 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "metrics.json", result)
+        write_json_atomic(out / "metrics.json", result)
         plot_per_keypoint(result, out / "per_keypoint.png")
     return result
 
@@ -116,10 +116,4 @@ def plot_per_keypoint(result: dict, path: str | os.PathLike) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
 

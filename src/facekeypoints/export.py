@@ -9,7 +9,6 @@ keypoint names, version and the model's sha256 (checked at load).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch import nn
 
 from . import __version__
 from .errors import FkpError
+from .fileio import write_json_atomic
 from .geometry import CROP_SIZE
 from .model import denormalise
 from .schema import KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -106,8 +106,5 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
         "max_abs_diff_vs_torch": diff,
         "sha256": sha256(out),
     }
-    meta_path = out.with_suffix(".json")
-    tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
-    tmp_meta.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_meta, meta_path)
+    write_json_atomic(out.with_suffix(".json"), meta)
     return meta

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import glob
 import io
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FkpError
+from .fileio import write_json_atomic, write_text_atomic
 from .imageio import IMAGE_EXTENSIONS, read_image
 from .schema import KEYPOINT_NAMES
 
@@ -74,16 +74,8 @@ def csv_rows(rec: dict) -> list[list]:
     return rows
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
-
-
 def write_json(path: str | os.PathLike, records: list[dict]) -> None:
-    write_text_atomic(path, json.dumps(records, indent=2) + "\n")
+    write_json_atomic(path, records)
 
 
 def write_csv(path: str | os.PathLike, records: list[dict]) -> None:

@@ -9,7 +9,6 @@ global batch, rank 0 alone writing files.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import queue
@@ -28,6 +27,7 @@ from . import metrics
 from .data.augment import AugmentConfig, eval_batch, make_batch
 from .data.dataset import FaceSet, load, split
 from .errors import FkpError
+from .fileio import write_json_atomic
 from .model import build, count_parameters, denormalise, normalise
 from .schema import KEYPOINT_NAMES
 
@@ -304,7 +304,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         if debug_shards:
             seen = np.concatenate([b for b, w in zip(batches, weights if env.distributed else [1.0] * len(batches))
                                    if w]).tolist()
-            _write_json(out / "debug-shards" / f"epoch{epoch + 1}-rank{env.rank}.json",
+            write_json_atomic(out / "debug-shards" / f"epoch{epoch + 1}-rank{env.rank}.json",
                         {"epoch": epoch + 1, "rank": env.rank, "world": env.world, "train_size": len(train_set),
                          "indices": seen})
         bar = tqdm(_Prefetch(train_set, batches, aug_rng, aug), total=steps_per_epoch,
@@ -359,19 +359,12 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             if scaler is not None:
                 ckpt["scaler"] = scaler.state_dict()
             _atomic_torch_save(ckpt, last_path)
-            _write_json(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
+            write_json_atomic(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
             _plot_curves(history, out / "curves.png")
         ddp.barrier(env)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
             f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
     return best_metrics
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:

@@ -28,19 +28,11 @@ from tqdm import tqdm
 from .data.augment import AugmentConfig, eval_batch, make_batch
 from .data.dataset import load, resolve, split
 from .data.landmarks import in_validation, load_300w, load_udacity
-from .detectors import HaarDetector
+from .detectors import HaarDetector, box_iou
+from .fileio import write_json_atomic
 from .geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
 from .imageio import read_image, to_gray
 from .model import VerifierNet
-
-
-def _iou(a: Frame, b: Frame) -> float:
-    ax0, ay0, ax1, ay1 = a.box()
-    bx0, by0, bx1, by1 = b.box()
-    ix = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    iy = max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = ix * iy
-    return inter / (a.side**2 + b.side**2 - inter)
 
 
 def mine_negatives(samples, rng: np.random.Generator, haar: HaarDetector, per_photo: int = 3) -> np.ndarray:
@@ -62,7 +54,7 @@ def mine_negatives(samples, rng: np.random.Generator, haar: HaarDetector, per_ph
         ang = rng.uniform(0, 2 * math.pi)
         cands.append(Frame(face.cx + 0.55 * face.side * math.cos(ang), face.cy + 0.55 * face.side * math.sin(ang), face.side))
         for f in cands:
-            if _iou(f, face) < 0.15 or f.side < 0.45 * face.side:
+            if box_iou(f.box(), face.box()) < 0.15 or f.side < 0.45 * face.side:
                 out.append(crop(gray, f))
     return np.stack(out)
 
@@ -193,7 +185,7 @@ def _export(model: nn.Module, out: str, metrics: dict) -> None:
     meta = {"format": "facekeypoints-verifier-onnx/1", "version": __version__, "crop_size": CROP_SIZE,
             "input": {"name": "input", "shape": [None, 1, CROP_SIZE, CROP_SIZE], "range": [0.0, 1.0]},
             "output": {"name": "face_probability", "shape": [None]}, "validation": metrics, "sha256": sha256(p)}
-    p.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    write_json_atomic(p.with_suffix(".json"), meta)
 
 
 def main(argv: list[str] | None = None) -> int:
