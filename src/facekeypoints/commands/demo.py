@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import filter_option
+
 
 def demo_photo() -> str:
     """Path of Grace Hopper's portrait inside matplotlib (a runtime dependency)."""
@@ -28,11 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..photos import process, write_json
     from ..pipeline import KeypointDetector
 
-    filters = [f.strip() for f in args.filter.split(",") if f.strip()] if args.filter else []
-    if filters:
-        from ..filters import check_filter_names
-
-        check_filter_names(filters)
+    filters = filter_option(args.filter)
     photo = demo_photo()
     rec, annotated = process(KeypointDetector(), photo, filters)
     if annotated is None:

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import filter_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces and keypoints in photos", description=__doc__)
@@ -32,11 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import FkpError
     from ..photos import expand_inputs, output_name, write_csv, write_json
 
-    filters = [f.strip() for f in args.filter.split(",") if f.strip()] if args.filter else []
-    if filters:
-        from ..filters import check_filter_names
-
-        check_filter_names(filters)
+    filters = filter_option(args.filter)
     if args.workers < 0:
         raise FkpError("--workers must be 0 (one per CPU) or more")
     workers = args.workers or os.cpu_count() or 1

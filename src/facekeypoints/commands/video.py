@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import filter_option
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, metavar="OUT.mp4", help="write the annotated video (mp4v)")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise FkpError("--max-faces must be at least 1")
     if args.detect_every < 1:
         raise FkpError("--detect-every must be at least 1")
-    filters = [f.strip() for f in args.filter.split(",") if f.strip()] if args.filter else []
+    filters = filter_option(args.filter)
     detector = video_detector(args.model) if args.model else None
     tracker = VideoTracker(detector, detect_every=args.detect_every, smooth=args.smooth, max_faces=args.max_faces)
     res = run_video(args.source, tracker, out=args.output, csv_path=args.csv, jsonl=args.json, show=args.show,
