@@ -250,21 +250,20 @@ def miss_analysis(summary: dict, samples: list[FaceSample]) -> dict:
 
 def _describe(d: HaarDetector) -> str:
     return (f"scale_factor {d.scale_factor}, min_neighbors {d.min_neighbors}, min_size {d.min_size}, "
-            f"max_side {d.max_side}")
+            f"max_side {d.max_side}, big_side {d.big_side}")
 
 
 SWEEP: dict[str, Callable[[], HaarDetector]] = {
-    f"default ({_describe(HaarDetector())})": HaarDetector,
-    "scale_factor=1.05": lambda: HaarDetector(scale_factor=1.05),
+    f"default ({_describe(HaarDetector())}, profile fallback)": HaarDetector,
+    "big_side=0 (no big-face pass)": lambda: HaarDetector(big_side=0),
+    "profile=False (no profile fallback)": lambda: HaarDetector(profile=False),
+    "big_side=0, profile=False, max_side=640 (the detector before the big-face pass)": lambda: HaarDetector(
+        big_side=0, profile=False, max_side=640),
+    "max_side=640": lambda: HaarDetector(max_side=640),
+    "max_side=448": lambda: HaarDetector(max_side=448),
     "min_size=40 (dlib HOG upsample 1 finds faces from ~40 px)": lambda: HaarDetector(min_size=40),
-    "max_side=320": lambda: HaarDetector(max_side=320),
-    "+ profile cascade (and mirrored) when nothing found": lambda: HaarDetector(profile=True),
-    "pad=0.1 (black border)": lambda: HaarDetector(pad=0.1),
-    "pad=0.1, max_side=320": lambda: HaarDetector(pad=0.1, max_side=320),
-    "pad=0.1, max_side=320, scale_factor=1.05": lambda: HaarDetector(pad=0.1, max_side=320, scale_factor=1.05),
-    "pad=0.1, max_side=320, + profile when nothing found": lambda: HaarDetector(
-        pad=0.1, max_side=320, profile=True),
-    "pad=0.1, max_side=256": lambda: HaarDetector(pad=0.1, max_side=256),
+    "scale_factor=1.05": lambda: HaarDetector(scale_factor=1.05),
+    "pad=0.1 (black border on the main pass)": lambda: HaarDetector(pad=0.1),
     "HaarDetector.fast() (the shipped preset: pad 0.1, max_side 320, min_size 20, profile fallback)": HaarDetector.fast,
 }
 
@@ -381,16 +380,15 @@ def targets(summary: dict) -> list[tuple[str, bool, str]]:
 
 #: Observations that held over every run so far (they point at the tables, whose numbers change per run).
 NOTES = [
-    "- facekeypoints' misses are rarely profiles or rolled faces (misses table): many are near-frontal faces that "
-    "fill much of the photo or touch its edge, which the frontal Haar cascade loses at its largest scales. Framing "
-    "the photo with a black border before the cascade (the `pad=0.1` rows: equalise the histogram first, then pad) "
-    "recovers a good part of them; OpenCV's profile cascade adds little.",
-    "- facekeypoints' time is almost all face detection (see the first bullet under the tables). Running the "
-    "cascade on a copy whose longer side is 320 px (smallest face 40 px on a 640x480 photo, the same floor as "
-    "dlib's HOG at upsample 1) cuts it by about half with little change in recall; `scale_factor=1.05` buys recall "
-    "at nearly twice the time.",
-    "- Suggested for `detectors.py` (measured in the sweep table): pad by 10% after equalisation, detect at "
-    "`max_side=320`, optionally the mirrored profile cascade when nothing is found.",
+    "- The frontal Haar cascade loses near-frontal faces that fill much of the photo or touch its edge (it "
+    "needs some margin around a face at its largest scales). The default detector's second pass on a small, "
+    "black-framed copy (`big_side`) recovers most of them for about a tenth more time (compare the `big_side=0` "
+    "sweep row); OpenCV's profile cascade, tried only when nothing else was found, adds a little and costs "
+    "nothing on photos with a frontal face.",
+    "- facekeypoints' time is almost all face detection (see the first bullet under the tables), and most of "
+    "that is the cascade's smallest windows. `max_side` sets the floor: 512 keeps every face from 28 px in "
+    "photos up to 512 px (dlib's group photos) and from 35 px in a 640x480 frame, near dlib HOG's 40 px at "
+    "upsample 1; `HaarDetector.fast()` (320 px) is faster still but loses small faces.",
     "- dlib's NME is optimistic here (its 68-point model was trained on 300-W, AFW and HELEN included). MediaPipe "
     "was never trained on 300-W's landmark definition; its NME includes that definition gap.",
 ]

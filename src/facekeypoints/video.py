@@ -165,7 +165,7 @@ def video_detector(model: str | None = None, detect_side: int = 400, threads: in
     without the rotated retries (a rolled face is found upright in a later frame, then followed), and
     one onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin, and on a
     busy 2-core machine one thread ran the whole loop faster)."""
-    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=()), threads=threads)
+    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=(), profile=False), threads=threads)
 
 
 class VideoTracker:
