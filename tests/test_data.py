@@ -96,6 +96,26 @@ def test_augmentation_masks_points_pushed_far_outside(data_dir):
     assert (inside >= -24).all() and (inside <= 120).all()
 
 
+def test_refinement_like_crops_are_upright_and_centred(data_dir):
+    """Half the training crops imitate the refinement pass (upright, small error); the rest
+    keep the detector's box error and the faces' own roll (300-W has rolls beyond 20 degrees)."""
+    from facekeypoints.geometry import eye_angle
+
+    fs = from_samples(load_300w(data_dir / "300w" / "afw")[:64])
+    still = dict(brightness=0, contrast=0, gamma=0, blur=0, noise=0, occlude=0, flip=0)
+    rolls = {}
+    for refine in (0.0, 1.0):
+        _, kps, msk = make_batch(fs.contexts, fs.keypoints, fs.mask, np.random.default_rng(0),
+                                 AugmentConfig(refine=refine, **still))
+        assert msk.all()
+        rolls[refine] = np.degrees([abs(eye_angle(k)) for k in kps])
+        centre = kps.mean(axis=1)
+        if refine:
+            assert np.abs(centre - 47.5).max() < 12  # keypoint centroid near the crop centre
+    assert np.median(rolls[1.0]) < 4 < np.median(rolls[0.0])
+    assert rolls[1.0].max() < 15 < rolls[0.0].max()
+
+
 def _bad_csv(tmp_path, data_dir, kind):
     src = (data_dir / "kaggle_format" / "training.csv").read_text().splitlines()
     header, rows = src[0], src[1:4]

@@ -32,14 +32,14 @@ def short_run(tmp_path_factory, data_dir, cache):
 def test_short_training_lowers_validation_error(short_run, data_dir, cache):
     from facekeypoints.data.dataset import load, split
     from facekeypoints.model import build
-    from facekeypoints.train import validate
+    from facekeypoints.train import TrainConfig, validate
 
     hist = json.loads((short_run / "history.json").read_text())["history"]
     assert len(hist) == 6
     torch.manual_seed(0)
     faces = load([str(data_dir / "300w" / "afw")], cache)
     val = faces.subset(split(faces, 0.2, 0)[1])
-    untrained = validate(build("compact"), val, 0)["all"]["nme"]
+    untrained = validate(build(TrainConfig.arch), val, 0)["all"]["nme"]
     best = min(h["val_nme"] for h in hist)
     assert best < 0.6 * untrained, (best, untrained)
     assert best < 0.20
@@ -94,10 +94,10 @@ def test_resume_after_kill_loses_at_most_one_epoch(tmp_path, data_dir, cache):
     assert r.returncode == 0, r.stderr[-2000:]
     hist = json.loads((out / "history.json").read_text())["history"]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
-    from facekeypoints.train import load_checkpoint
+    from facekeypoints.train import TrainConfig, load_checkpoint
 
     model, ckpt = load_checkpoint(out / "best.pt")
-    assert ckpt["arch"] == "compact"
+    assert ckpt["arch"] == TrainConfig.arch == "integral"
 
 
 def test_resume_without_checkpoint_is_one_line(tmp_path, data_dir):
@@ -110,4 +110,5 @@ def test_seed_baseline_is_the_big_original_design():
     from facekeypoints.model import build, count_parameters
 
     assert count_parameters(build("seed")) > 7_000_000
-    assert count_parameters(build("compact")) <= count_parameters(build("seed")) / 10
+    for arch in ("integral", "compact"):  # the default and the dense-layer variant: a tenth or less
+        assert count_parameters(build(arch)) <= count_parameters(build("seed")) / 10

@@ -5,8 +5,11 @@ normalised to [-1, 1] (x = (px - 47.5) / 48), in Kaggle column order.
 
 * ``seed``: the original write-up's design: three conv/max-pool blocks and two
   wide dense layers (about 9.6 M weights), trained with SGD + Nesterov momentum.
-* ``compact`` (default): a small residual CNN with batch norm (folded into the
-  convolutions at export) and a narrow head; about a tenth of the weights.
+* ``integral`` (default): a small residual CNN with batch norm (folded into the
+  convolutions at export), a top-down path to 24x24 heatmaps and a soft-argmax:
+  about a fifteenth of the seed's weights, and on 300-W about 10% lower NME than
+  ``compact`` for the same training (docs/training/).
+* ``compact``: the same backbone with a dense-layer head instead (the previous default).
 """
 
 from __future__ import annotations
@@ -81,7 +84,45 @@ class CompactNet(nn.Module):
         return self.head(self.features(x))
 
 
-ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet}
+class IntegralNet(nn.Module):
+    """Heatmaps + soft-argmax ("integral regression"): same backbone as CompactNet, then a
+    top-down path back to 24x24 where each keypoint gets a heatmap whose expected position
+    is the output. Position stays tied to image location instead of being re-learnt by a
+    dense layer, which generalises better from few faces; still trained with MSE on (x, y).
+    """
+
+    def __init__(self, width: tuple[int, ...] = (16, 32, 64, 96, 128), head: int = 32) -> None:
+        super().__init__()
+        w0, w1, w2, w3, w4 = width
+        self.s24 = nn.Sequential(_cbr(1, w0, 2), _cbr(w0, w1, 2), _Res(w1))
+        self.s12 = nn.Sequential(_cbr(w1, w2, 2), _Res(w2))
+        self.s6 = nn.Sequential(_cbr(w2, w3, 2), _Res(w3))
+        self.s3 = nn.Sequential(_cbr(w3, w4, 2), _cbr(w4, w4))
+        self.l3, self.l6 = nn.Conv2d(w4, head, 1), nn.Conv2d(w3, head, 1)
+        self.l12, self.l24 = nn.Conv2d(w2, head, 1), nn.Conv2d(w1, head, 1)
+        self.smooth = nn.Sequential(_cbr(head, head), nn.Conv2d(head, NUM_KEYPOINTS, 1))
+        g = CROP_SIZE // 4
+        centres = (torch.arange(g, dtype=torch.float32) + 0.5) * 4 - 0.5  # crop pixels of each cell
+        self.register_buffer("grid", normalise(centres), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = nn.functional.interpolate
+        f24 = self.s24(x)
+        f12 = self.s12(f24)
+        f6 = self.s6(f12)
+        f3 = self.s3(f6)
+        p = self.l6(f6) + up(self.l3(f3), scale_factor=2.0, mode="nearest")
+        p = self.l12(f12) + up(p, scale_factor=2.0, mode="nearest")
+        p = self.l24(f24) + up(p, scale_factor=2.0, mode="nearest")
+        h = self.smooth(p)  # (N, 15, 24, 24)
+        n, k, gh, gw = h.shape
+        prob = torch.softmax(h.reshape(n, k, gh * gw), dim=2).reshape(n, k, gh, gw)
+        px = (prob.sum(dim=2) * self.grid).sum(dim=2)
+        py = (prob.sum(dim=3) * self.grid).sum(dim=2)
+        return torch.stack([px, py], dim=2).reshape(n, OUT)
+
+
+ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet}
 
 
 def build(arch: str) -> nn.Module:

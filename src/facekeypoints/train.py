@@ -24,9 +24,10 @@ from tqdm import tqdm
 
 from . import distributed as ddp
 from . import metrics
-from .data.augment import AugmentConfig, eval_batch, make_batch
+from .data.augment import AugmentConfig, make_batch
 from .data.dataset import FaceSet, load, split
 from .errors import FkpError
+from .evaluate import predict_faces
 from .fileio import write_json_atomic
 from .model import build, count_parameters, denormalise, normalise
 from .schema import KEYPOINT_NAMES
@@ -36,8 +37,8 @@ from .schema import KEYPOINT_NAMES
 class TrainConfig:
     data: list[str]
     out: str = "runs/default"
-    arch: str = "compact"
-    epochs: int = 80
+    arch: str = "integral"
+    epochs: int = 120
     batch_size: int = 64
     lr: float | None = None  # default per optimizer
     optimizer: str | None = None  # "sgd" (Nesterov) or "adamw"; default: sgd for seed, adamw otherwise
@@ -98,15 +99,19 @@ def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256,
     return np.concatenate(out) if out else np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
 
 
-def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv | None = None) -> dict:
-    """Metrics on the validation crops. Under torchrun each rank predicts a contiguous shard and
-    the predictions are gathered, so every rank computes the same numbers as one process would."""
-    imgs, kps, msk = eval_batch(val.contexts, val.keypoints, val.mask, seed)
-    if env is None or (not env.distributed and env.device.type == "cpu"):
-        pred = predict_crops(model, imgs)
-    else:
+def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv | None = None, refine: int = 1) -> dict:
+    """Metrics on the validation faces, measured the way ``fkp evaluate`` and the photo pipeline
+    see them: a detector-like crop, then ``refine`` re-centred passes. Under torchrun each rank
+    predicts a contiguous shard and the predictions are gathered, so every rank computes the
+    same numbers as one process would."""
+
+    def predict(imgs: np.ndarray) -> np.ndarray:
+        if env is None or (not env.distributed and env.device.type == "cpu"):
+            return predict_crops(model, imgs)
         part = np.array_split(np.arange(len(imgs)), env.world)[env.rank]
-        pred = ddp.gather_rows(env, predict_crops(model, imgs[part], device=env.device))
+        return ddp.gather_rows(env, predict_crops(model, imgs[part], device=env.device))
+
+    _, pred, kps, msk = predict_faces(predict, val, refine, seed)
     res = {"all": metrics.summary(pred, kps, msk)}
     for src in sorted(set(val.sources)):
         idx = np.array([s == src for s in val.sources])

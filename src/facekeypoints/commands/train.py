@@ -15,12 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True,
                    help="data sets: 300-W folders, Udacity *_frames_keypoints.csv, Kaggle training.csv, or folders holding them")
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
-    p.add_argument("--arch", default="compact", choices=["compact", "seed"])
-    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--arch", default="integral", choices=["integral", "compact", "seed"],
+                   help="integral (default): heatmaps + soft-argmax; compact: dense-layer regression; seed: the original write-up")
+    p.add_argument("--epochs", type=int, default=120)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
                    help="default: sgd with Nesterov momentum for seed (as the original write-up), adamw otherwise")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 compact/AdamW, 0.01 seed/SGD)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 with AdamW, 0.01 with SGD)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="photos/people held out for validation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
