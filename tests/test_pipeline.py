@@ -170,3 +170,21 @@ def test_fast_detector_finds_portrait_faces(val_300w, data_dir):
     samples = val_300w[::3]
     found = sum(_match(det.detect(s.image), s.keypoints) is not None for s in samples)
     assert found >= 0.88 * len(samples), (found, len(samples))
+
+
+def test_big_face_pass_finds_faces_the_main_pass_loses(val_300w):
+    """Large faces (here 80-160 px between the eyes in 512 px photos) that the cascade loses at
+    its largest scales: the big-face pass must recover several and never lose one."""
+    from facekeypoints.detectors import HaarDetector
+    from facekeypoints.imageio import read_image, to_gray
+
+    with_big, without = HaarDetector(profile=False), HaarDetector(profile=False, big_side=0)
+    gained = lost = 0
+    for s in val_300w[:100]:
+        gray = to_gray(read_image(s.image))
+        eye = s.keypoints[:2].mean(axis=0)
+        hit = [any(d.box[0] < eye[0] < d.box[2] and d.box[1] < eye[1] < d.box[3] for d in det(gray))
+               for det in (with_big, without)]
+        gained += hit[0] and not hit[1]
+        lost += hit[1] and not hit[0]
+    assert gained >= 4 and lost == 0, (gained, lost)
