@@ -162,7 +162,7 @@ class HaarDetector:
 
     def _big(self, small: np.ndarray, f: float) -> list[Detection]:
         """Faces that fill the picture: frame it with a black border (15% of its longer side),
-        shrink to ``big_side`` and run the cascade there (a few percent of the main pass)."""
+        shrink to ``big_side`` and run the cascade there (about a tenth of the main pass's time)."""
         p = int(round(0.15 * max(small.shape)))
         framed = cv2.copyMakeBorder(small, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
         g = self.big_side / max(framed.shape)
