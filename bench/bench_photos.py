@@ -249,21 +249,23 @@ def miss_analysis(summary: dict, samples: list[FaceSample]) -> dict:
 
 
 def _describe(d: HaarDetector) -> str:
-    return (f"scale_factor {d.scale_factor}, min_neighbors {d.min_neighbors}, min_size {d.min_size}, "
-            f"max_side {d.max_side}, big_side {d.big_side}")
+    coarse = "off" if d.coarse is None else f"scale_factor {d.coarse[0]}, min_neighbors {d.coarse[1]}"
+    return (f"coarse pass {coarse}, then if needed scale_factor {d.scale_factor}, min_neighbors {d.min_neighbors}; "
+            f"min_size {d.min_size}, max_side {d.max_side}, big_side {d.big_side}")
 
 
 SWEEP: dict[str, Callable[[], HaarDetector]] = {
     f"default ({_describe(HaarDetector())}, profile fallback)": HaarDetector,
+    "coarse=None (fine pass only: the default before coarse to fine)": lambda: HaarDetector(coarse=None),
+    "coarse pass alone (scale_factor 1.2, min_neighbors 1)": lambda: HaarDetector(
+        coarse=None, scale_factor=1.2, min_neighbors=1),
     "big_side=0 (no big-face pass)": lambda: HaarDetector(big_side=0),
     "profile=False (no profile fallback)": lambda: HaarDetector(profile=False),
-    "big_side=0, profile=False, max_side=640 (the detector before the big-face pass)": lambda: HaarDetector(
-        big_side=0, profile=False, max_side=640),
+    "big_side=0, profile=False, max_side=640, coarse=None (the detector before the big-face pass)": lambda: HaarDetector(
+        big_side=0, profile=False, max_side=640, coarse=None),
     "max_side=640": lambda: HaarDetector(max_side=640),
     "max_side=448": lambda: HaarDetector(max_side=448),
     "min_size=40 (dlib HOG upsample 1 finds faces from ~40 px)": lambda: HaarDetector(min_size=40),
-    "scale_factor=1.05": lambda: HaarDetector(scale_factor=1.05),
-    "pad=0.1 (black border on the main pass)": lambda: HaarDetector(pad=0.1),
     "HaarDetector.fast() (the shipped preset: pad 0.1, max_side 320, min_size 20, profile fallback)": HaarDetector.fast,
 }
 

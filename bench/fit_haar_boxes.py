@@ -25,7 +25,7 @@ from facekeypoints.imageio import read_image, to_gray
 def main() -> None:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
     samples = load_300w(data / "300w")
-    det = HaarDetector(max_side=640, fallback=False, profile=False, big_side=0)  # the settings it was fitted with
+    det = HaarDetector(max_side=640, fallback=False, profile=False, big_side=0, coarse=None)  # as fitted
     rows = []
     for s in tqdm(samples, desc="haar"):
         gray = to_gray(read_image(s.image))

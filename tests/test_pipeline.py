@@ -189,3 +189,41 @@ def test_big_face_pass_finds_faces_the_main_pass_loses(val_300w):
         gained += hit[0] and not hit[1]
         lost += hit[1] and not hit[0]
     assert gained >= 4 and lost == 0, (gained, lost)
+
+
+def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_300w, data_dir):
+    """The quick coarse pass must settle most portrait photos alone (the fine pass is the
+    expensive one), find at least as many labelled faces as the fine pass alone, and hand
+    dlib's group photos of small faces to the fine pass."""
+    import xml.etree.ElementTree as ET
+
+    from facekeypoints.detectors import HaarDetector
+    from facekeypoints.imageio import read_image, to_gray
+
+    c2f, fine = HaarDetector(profile=False), HaarDetector(profile=False, coarse=None)
+    fine_runs = []
+    run = c2f._run
+    # the fine pass is the call with neither coarse steps nor the big-face pass's min_size
+    c2f._run = lambda *a, **k: fine_runs.append(not k) or run(*a, **k)
+
+    def hits(det, gray, points):
+        return sum(any(d.box[0] < x < d.box[2] and d.box[1] < y < d.box[3] for d in det(gray)) for x, y in points)
+
+    found = {"c2f": 0, "fine": 0}
+    photos = 0
+    for s in val_300w[:60]:
+        gray = to_gray(read_image(s.image))
+        eye = [s.keypoints[:2].mean(axis=0)]
+        n = len(fine_runs)
+        found["c2f"] += hits(c2f, gray, eye)
+        photos += any(fine_runs[n:])
+        found["fine"] += hits(fine, gray, eye)
+    assert found["c2f"] >= found["fine"] >= 50, found
+    assert photos <= 0.3 * 60, photos  # fine pass on at most 30% of the portraits
+
+    root = ET.parse(data_dir / "photos" / "training_with_face_landmarks.xml").getroot()
+    for im in root.iter("image"):
+        gray = to_gray(read_image(data_dir / "photos" / im.get("file")))
+        centres = [(int(b.get("left")) + int(b.get("width")) / 2, int(b.get("top")) + int(b.get("height")) / 2)
+                   for b in im.iter("box")]
+        assert hits(c2f, gray, centres) >= hits(fine, gray, centres), im.get("file")

@@ -77,7 +77,7 @@ def _negatives(photos, rng: np.random.Generator, val_fraction: float, seed: int,
     if path is not None and path.exists():
         z = np.load(path)
         return z["train"], z["val"]
-    haar = HaarDetector(max_side=640, min_neighbors=1, verify=False, fallback=False, profile=False, big_side=0)
+    haar = HaarDetector(max_side=640, min_neighbors=1, verify=False, fallback=False, profile=False, big_side=0, coarse=None)
     tr = mine_negatives([s for s in photos if not in_validation(s.group, val_fraction, seed)], rng, haar)
     va = mine_negatives([s for s in photos if in_validation(s.group, val_fraction, seed)], rng, haar)
     if path is not None:
