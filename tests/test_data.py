@@ -9,7 +9,8 @@ import pytest
 
 from facekeypoints.data import kaggle
 from facekeypoints.data.augment import AugmentConfig, make_batch
-from facekeypoints.data.dataset import from_samples, resolve
+from facekeypoints.data.dataset import FaceSet, from_samples, resolve
+from facekeypoints.data.harmonise import OFFSETS, apply_offsets, harmonise, to_eye_units
 from facekeypoints.data.landmarks import load_300w, load_udacity, read_pts, split_by_group
 from facekeypoints.errors import InputError
 from facekeypoints.schema import INDEX, flip_keypoints, flip_mask
@@ -84,6 +85,40 @@ def test_flip_augmentation_mirrors_pixels_and_swaps_names(data_dir):
     # the subject's left eye stays on the image's right after flipping (names were swapped)
     le, re = INDEX["left_eye_center"], INDEX["right_eye_center"]
     assert (fkps[:, le, 0] > fkps[:, re, 0]).mean() > 0.9
+
+
+def test_harmonise_offsets_turn_with_the_face(data_dir):
+    """Offsets live in the face's eye frame: on a rotated face they rotate with it, scale with
+    its eye distance, and come back out of :func:`to_eye_units` unchanged."""
+    kp = load_300w(data_dir / "300w" / "afw")[0].keypoints.astype(np.float64)
+    off = np.zeros((15, 2))
+    off[INDEX["nose_tip"]] = (0.1, -0.05)
+    a = np.radians(30)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    for face in (kp, (kp - kp.mean(0)) @ rot.T * 2 + 100):
+        moved = apply_offsets(face[None], off)[0]
+        np.testing.assert_allclose(to_eye_units((moved - face)[None], face[None])[0], off, atol=1e-9)
+        iod = np.linalg.norm(face[INDEX["left_eye_outer_corner"]] - face[INDEX["right_eye_outer_corner"]])
+        assert np.linalg.norm(moved - face, axis=1).max() == pytest.approx(np.hypot(0.1, 0.05) * iod)
+
+
+def test_harmonise_moves_only_udacity_training_labels(data_dir):
+    faces = FaceSet.concat([
+        from_samples(load_300w(data_dir / "300w" / "afw")[:6]),
+        from_samples(load_udacity(data_dir / "udacity" / "training_frames_keypoints.csv")[:6]),
+    ])
+    faces.mask[-1, INDEX["nose_tip"]] = False
+    faces.keypoints[-1, INDEX["nose_tip"]] = np.nan
+    out = harmonise(faces)
+    ud = np.array([s == "udacity" for s in faces.sources])
+    np.testing.assert_array_equal(out.keypoints[~ud], faces.keypoints[~ud])
+    moved = to_eye_units(out.keypoints[ud] - faces.keypoints[ud], faces.keypoints[ud])
+    np.testing.assert_allclose(moved[:-1], np.broadcast_to(OFFSETS["udacity"], moved[:-1].shape), atol=1e-4)
+    assert np.isnan(out.keypoints[-1, INDEX["nose_tip"]]).all()
+    assert out.contexts is faces.contexts and not np.shares_memory(out.keypoints, faces.keypoints)
+    # the measured convention gap: Udacity's inner eyebrow ends sit further out than 300-W's
+    assert OFFSETS["udacity"][INDEX["left_eyebrow_inner_end"], 0] < -0.03
+    assert OFFSETS["udacity"][INDEX["right_eyebrow_inner_end"], 0] > 0.03
 
 
 def test_augmentation_masks_points_pushed_far_outside(data_dir):

@@ -98,6 +98,10 @@ def test_resume_after_kill_loses_at_most_one_epoch(tmp_path, data_dir, cache):
 
     model, ckpt = load_checkpoint(out / "best.pt")
     assert ckpt["arch"] == TrainConfig.arch == "integral"
+    # the weight average carried over the kill: one update per step of all 4 epochs (192 / 16 = 12)
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert last["ema_updates"] == 4 * 12
+    assert any(not torch.equal(last["model"][k], last["train_model"][k]) for k in last["model"])
 
 
 def test_resume_without_checkpoint_is_one_line(tmp_path, data_dir):

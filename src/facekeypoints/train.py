@@ -26,6 +26,7 @@ from . import distributed as ddp
 from . import metrics
 from .data.augment import AugmentConfig, make_batch
 from .data.dataset import FaceSet, load, split
+from .data.harmonise import harmonise
 from .errors import FkpError
 from .evaluate import predict_faces
 from .fileio import write_json_atomic
@@ -49,6 +50,8 @@ class TrainConfig:
     limit: int = 0  # use at most this many training faces (quick runs, tests)
     cache_dir: str | None = None
     augment: dict = field(default_factory=dict)
+    ema: float = 0.998  # decay of the weight average that is validated and saved (0 = off)
+    harmonise: bool = True  # move other sets' labels onto the 300-W convention (data/harmonise.py)
 
 
 def _optimizer_name(cfg: TrainConfig) -> str:
@@ -173,6 +176,36 @@ class _Prefetch:
             yield self.q.get()
 
 
+class _Ema:
+    """Exponential moving average of the weights (and BatchNorm statistics).
+
+    The averaged copy is what is validated, kept as best and exported: late in training
+    single-epoch checkpoints wander by several per cent of validation NME, and the
+    average sits at the bottom of that wander instead of at a random point of it.
+    The decay ramps up from 0 so that the average does not remember the random start.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.updates = 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        src = model.state_dict()
+        for k, v in self.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(src[k].detach(), alpha=1 - d)
+            else:
+                v.copy_(src[k])
+
+
 def _grad_scaler():
     """Loss scaling for fp16 on CUDA (torch.amp.GradScaler from torch 2.3, torch.cuda.amp before)."""
     if hasattr(torch.amp, "GradScaler"):
@@ -221,6 +254,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         state = _load_resume_state(last_path, env)
         saved = state["config"]
         saved["epochs"] = cfg.epochs  # allow extending a finished run
+        saved.setdefault("ema", 0.0)  # runs from before these options had neither
+        saved.setdefault("harmonise", False)
         cfg = TrainConfig(**saved)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -236,6 +271,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
     if len(tr_idx) == 0:
         raise FkpError("no training faces after the validation split")
     train_set, val_set = faces.subset(tr_idx), faces.subset(va_idx)
+    if cfg.harmonise:
+        train_set = harmonise(train_set)  # validation keeps every set's own labels
     if len(val_set) == 0:
         raise FkpError("validation split is empty: use more data or a larger --val-fraction")
     key = _score_key(val_set)
@@ -269,7 +306,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
     start_epoch = 0
     rng = np.random.default_rng(cfg.seed)
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("train_model", state["model"]))
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         history = state["history"]
@@ -280,6 +317,10 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         log(f"resumed from {last_path} after epoch {start_epoch}")
+    ema = _Ema(model, cfg.ema) if cfg.ema else None
+    if ema is not None and state is not None:
+        ema.model.load_state_dict(state["model"])
+        ema.updates = state.get("ema_updates", start_epoch * steps_per_epoch)
     net: torch.nn.Module = model
     if env.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -336,14 +377,19 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
                 loss.backward()
                 opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]) * env.world:.4f}")
+        judged = model if ema is None else ema.model  # the weights that are validated and saved as best
         if env.distributed:
             train_loss = ddp.all_sum(env, [float(np.sum(losses))])[0] / len(batches)
             ddp.broadcast_buffers(env, model)
-            val = validate(model, val_set, cfg.seed, env)
+            if ema is not None:
+                ddp.broadcast_buffers(env, ema.model)
+            val = validate(judged, val_set, cfg.seed, env)
         else:
             train_loss = float(np.mean(losses))
-            val = validate(model, val_set, cfg.seed, env if env.device.type != "cpu" else None)
+            val = validate(judged, val_set, cfg.seed, env if env.device.type != "cpu" else None)
         score = val[key]["nme"]
         h = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": score,
              "val_rmse": val[key]["rmse"], "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
@@ -353,12 +399,14 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             best = score
             best_metrics = val
         if env.main:
-            ckpt = {"arch": cfg.arch, "model": ddp.to_cpu(model.state_dict()), "keypoints": list(KEYPOINT_NAMES),
+            ckpt = {"arch": cfg.arch, "model": ddp.to_cpu(judged.state_dict()), "keypoints": list(KEYPOINT_NAMES),
                     "config": asdict(cfg), "epoch": epoch + 1, "history": history, "best": best,
                     "best_metrics": best_metrics, "metrics": val, "world_size": env.world,
                     "device": env.device.type}
             if improved:
                 _atomic_torch_save(ckpt, best_path)
+            if ema is not None:  # "model" holds the average; resuming needs the raw weights too
+                ckpt.update(train_model=ddp.to_cpu(model.state_dict()), ema_updates=ema.updates)
             ckpt.update(optimizer=ddp.to_cpu(opt.state_dict()), scheduler=sched.state_dict(),
                         rng=rng.bit_generator.state, torch_rng=torch.get_rng_state())
             if scaler is not None:

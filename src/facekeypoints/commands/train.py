@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--limit", type=int, default=0, help="train on at most N faces (quick runs)")
     p.add_argument("--cache-dir", default=None, help="cache decoded face crops here (faster repeated runs)")
+    p.add_argument("--ema", type=float, default=0.998,
+                   help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
+    p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
+                   help="move Udacity's labels onto the 300-W convention for training (data/harmonise.py)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto = CUDA when available (under torchrun: GPU LOCAL_RANK)")
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
-                      limit=args.limit, cache_dir=args.cache_dir)
+                      limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports
