@@ -175,7 +175,8 @@ def test_fast_detector_finds_portrait_faces(val_300w, data_dir):
 
 def test_big_face_pass_finds_faces_the_main_pass_loses(val_300w):
     """Large faces (here 80-160 px between the eyes in 512 px photos) that the cascade loses at
-    its largest scales: the big-face pass must recover several and never lose one."""
+    its largest scales: the big-face pass must recover several and never lose one (3 of the
+    first 100 validation photos since the coarse-to-fine main pass, which finds some itself)."""
     from facekeypoints.detectors import HaarDetector
     from facekeypoints.imageio import read_image, to_gray
 
@@ -188,7 +189,7 @@ def test_big_face_pass_finds_faces_the_main_pass_loses(val_300w):
                for det in (with_big, without)]
         gained += hit[0] and not hit[1]
         lost += hit[1] and not hit[0]
-    assert gained >= 4 and lost == 0, (gained, lost)
+    assert gained >= 3 and lost == 0, (gained, lost)
 
 
 def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_300w, data_dir):
