@@ -102,8 +102,8 @@ def test_evaluate_shipped_model_on_held_out_300w(tmp_path, data_dir):
     res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     s = res["sets"]["300w"]
     assert 120 <= s["faces"] < 300  # the photo-disjoint validation split
-    # shipped model, measured: NME 0.0375, RMSE 1.71 px, left eye centre 0.023
-    assert s["nme"] < 0.045 and s["rmse"] < 2.0, (s["nme"], s["rmse"])
+    # shipped model, measured: NME 0.0357, RMSE 1.61 px, left eye centre 0.023
+    assert s["nme"] < 0.042 and s["rmse"] < 1.9, (s["nme"], s["rmse"])
     assert s["per_keypoint"]["left_eye_center"]["nme"] < 0.035
     assert (tmp_path / "ev" / "per_keypoint.png").stat().st_size > 10000
     assert "left_eye_center" in r.stdout
