@@ -77,7 +77,7 @@ class HaarDetector:
       edge;
     * runs the main cascade coarse to fine: first with big scale steps (``coarse``: scale
       factor 1.2, one neighbour), which finds the face of a portrait, selfie or webcam frame
-      at about half the cost; then, only if that found nothing or found a face smaller than
+      at about 60% of the fine pass's cost; then, only if that found nothing or found a face smaller than
       ``fine_below`` times ``min_size`` (small faces come in crowds, and big steps skip some),
       the fine pass (``scale_factor`` 1.1, ``min_neighbors=3``). Either way a box is kept only
       if the independent ``alt2`` cascade also finds a face in its neighbourhood (on 300-W and
@@ -91,9 +91,9 @@ class HaarDetector:
 
     Measured on the 300-W photos (``bench/bench_photos.py --haar-sweep``): the big-face pass
     raised recall on the validation photos from 88% to 93% for 12% more time, the profile
-    fallback to 94% at no cost on photos with faces; coarse to fine cut the time per
-    640x480 frame by about a quarter and lost no face there or in dlib's group photos. :meth:`fast` detects at 320 px: faster,
-    but it misses faces under about 48 px in a 640 px photo (docs/benchmarks.md).
+    fallback to 94% at no cost on photos with faces; coarse to fine cut the time per photo
+    by about 30% and lost no face there or in dlib's group photos. :meth:`fast` detects at
+    320 px: faster, but it misses faces under about 48 px in a 640 px photo (docs/benchmarks.md).
     """
 
     @classmethod
