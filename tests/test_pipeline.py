@@ -53,6 +53,11 @@ def test_keypoints_for_supplied_boxes(detector, val_300w):
     np.testing.assert_allclose(kp, np.stack([f.keypoints for f in faces]), atol=1e-3)
 
 
+def _covers(faces, x: float, y: float) -> bool:
+    """Whether some face or detection box contains the point (x, y)."""
+    return any(f.box[0] < x < f.box[2] and f.box[1] < y < f.box[3] for f in faces)
+
+
 def _photo_labels(data_dir):
     for xf in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml"):
         for im in ET.parse(data_dir / "photos" / xf).getroot().iter("image"):
@@ -66,8 +71,7 @@ def test_multi_face_photos(detector, data_dir):
         faces = detector.detect(path)
         sizes = [f.size for f in faces]
         assert sizes == sorted(sizes, reverse=True)  # largest first
-        found = sum(any(f.box[0] < left + w / 2 < f.box[2] and f.box[1] < t + h / 2 < f.box[3] for f in faces)
-                    for left, t, w, h in boxes)
+        found = sum(_covers(faces, left + w / 2, t + h / 2) for left, t, w, h in boxes)
         # Haar misses turned faces; dlib's 2007_007763.jpg has a 3/4 profile and a tilted face at 37 px
         assert found >= len(boxes) - 2, (path.name, found, len(boxes))
         total += len(boxes)
@@ -185,8 +189,7 @@ def test_big_face_pass_finds_faces_the_main_pass_loses(val_300w):
     for s in val_300w[:100]:
         gray = to_gray(read_image(s.image))
         eye = s.keypoints[:2].mean(axis=0)
-        hit = [any(d.box[0] < eye[0] < d.box[2] and d.box[1] < eye[1] < d.box[3] for d in det(gray))
-               for det in (with_big, without)]
+        hit = [_covers(det(gray), *eye) for det in (with_big, without)]
         gained += hit[0] and not hit[1]
         lost += hit[1] and not hit[0]
     assert gained >= 3 and lost == 0, (gained, lost)
@@ -196,8 +199,6 @@ def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_3
     """The quick coarse pass must settle most portrait photos alone (the fine pass is the
     expensive one), find at least as many labelled faces as the fine pass alone, and hand
     dlib's group photos of small faces to the fine pass."""
-    import xml.etree.ElementTree as ET
-
     from facekeypoints.detectors import HaarDetector
     from facekeypoints.imageio import read_image, to_gray
 
@@ -207,24 +208,20 @@ def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_3
     # the fine pass is the call with neither coarse steps nor the big-face pass's min_size
     c2f._run = lambda *a, **k: fine_runs.append(not k) or run(*a, **k)
 
-    def hits(det, gray, points):
-        return sum(any(d.box[0] < x < d.box[2] and d.box[1] < y < d.box[3] for d in det(gray)) for x, y in points)
-
     found = {"c2f": 0, "fine": 0}
     photos = 0
     for s in val_300w[:60]:
         gray = to_gray(read_image(s.image))
-        eye = [s.keypoints[:2].mean(axis=0)]
+        eye = s.keypoints[:2].mean(axis=0)
         n = len(fine_runs)
-        found["c2f"] += hits(c2f, gray, eye)
+        found["c2f"] += _covers(c2f(gray), *eye)
         photos += any(fine_runs[n:])
-        found["fine"] += hits(fine, gray, eye)
+        found["fine"] += _covers(fine(gray), *eye)
     assert found["c2f"] >= found["fine"] >= 50, found
     assert photos <= 0.3 * 60, photos  # fine pass on at most 30% of the portraits
 
-    root = ET.parse(data_dir / "photos" / "training_with_face_landmarks.xml").getroot()
-    for im in root.iter("image"):
-        gray = to_gray(read_image(data_dir / "photos" / im.get("file")))
-        centres = [(int(b.get("left")) + int(b.get("width")) / 2, int(b.get("top")) + int(b.get("height")) / 2)
-                   for b in im.iter("box")]
-        assert hits(c2f, gray, centres) >= hits(fine, gray, centres), im.get("file")
+    for path, boxes in _photo_labels(data_dir):
+        gray = to_gray(read_image(path))
+        dets = {name: det(gray) for name, det in (("c2f", c2f), ("fine", fine))}
+        hits = {name: sum(_covers(d, left + w / 2, t + h / 2) for left, t, w, h in boxes) for name, d in dets.items()}
+        assert hits["c2f"] >= hits["fine"], (path.name, hits)
