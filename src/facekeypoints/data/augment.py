@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, Frame
+from ..geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, Frame, eye_angle
 from ..schema import INDEX, flip_keypoints, flip_mask
 from .dataset import CONTEXT
 
@@ -100,10 +100,8 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
 
 
 def _rolls(keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Roll of each face from its eye centres (NaN where an eye centre is missing)."""
-    d = keypoints[:, _LE] - keypoints[:, _RE]
-    roll = np.arctan2(d[:, 1], d[:, 0])
-    return np.where(mask[:, _LE] & mask[:, _RE], roll, np.nan)
+    """Roll of each face (:func:`~facekeypoints.geometry.eye_angle`; NaN where an eye centre is missing)."""
+    return np.array([eye_angle(k) if m[_LE] and m[_RE] else np.nan for k, m in zip(keypoints, mask)])
 
 
 def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
