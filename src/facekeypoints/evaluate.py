@@ -18,6 +18,7 @@ import numpy as np
 from . import metrics
 from .data.augment import eval_batch, eval_frames
 from .data.dataset import FaceSet, load, split
+from .data.harmonise import label_gap
 from .fileio import write_json_atomic
 from .geometry import CROP_SIZE, crop, frame_from_keypoints
 from .schema import KEYPOINT_NAMES
@@ -56,12 +57,14 @@ def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int
 
 def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str = "val", val_fraction: float = 0.15,
              seed: int = 0, refine: int = 1, out_dir: str | os.PathLike | None = None, cache_dir: str | None = None,
-             predictor: Predictor | None = None) -> dict:
-    """Evaluate on the validation split (default) or all faces; write JSON + PNG to ``out_dir``."""
+             predictor: Predictor | None = None, gap: bool = False) -> dict:
+    """Evaluate on the validation split (default), the training split or all faces; write
+    JSON + PNG to ``out_dir``. ``gap``: also measure each set's label convention against
+    300-W's (:func:`facekeypoints.data.harmonise.label_gap`; use the training split)."""
     faces = load(data, cache_dir)
-    if split_name == "val":
-        _, idx = split(faces, val_fraction, seed)
-        faces = faces.subset(idx)
+    if split_name != "all":
+        tr, va = split(faces, val_fraction, seed)
+        faces = faces.subset(va if split_name == "val" else tr)
     if len(faces) == 0:
         from .errors import FkpError
 
@@ -74,6 +77,8 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
     for src in sorted(set(faces.sources)):
         idx = np.array([s == src for s in faces.sources])
         result["sets"][src] = metrics.summary(pred[idx], kps[idx], msk[idx])
+    if gap:
+        result["label_gap"] = {k: v.tolist() for k, v in label_gap(pred, kps, msk, faces.sources).items()}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -9,19 +9,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="measure RMSE and NME on labelled faces", description=__doc__)
     p.add_argument("--model", default=None, help="ONNX model or .pt checkpoint (default: the shipped model)")
     p.add_argument("--data", nargs="+", required=True, help="labelled data (same forms as fkp train --data)")
-    p.add_argument("--split", choices=["val", "all"], default="val", help="validation split (as in training) or every face")
+    p.add_argument("--split", choices=["val", "train", "all"], default="val",
+                   help="validation split (as in training), the training split, or every face")
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--refine", type=int, default=1, help="re-centred passes, as the photo pipeline does")
     p.add_argument("--out", default="eval", help="folder for metrics.json and per_keypoint.png")
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--label-gap", action="store_true",
+                   help="also print each set's label offsets from the 300-W convention (data/harmonise.py; use --split train)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..data.harmonise import format_offsets
     from ..evaluate import evaluate, format_table
 
-    res = evaluate(args.model, args.data, args.split, args.val_fraction, args.seed, args.refine, args.out, args.cache_dir)
+    res = evaluate(args.model, args.data, args.split, args.val_fraction, args.seed, args.refine, args.out, args.cache_dir,
+                   gap=args.label_gap)
     print(format_table(res))
+    if args.label_gap:
+        print(format_offsets({k: np.array(v) for k, v in res["label_gap"].items()}))
     print(f"wrote {args.out}/metrics.json and {args.out}/per_keypoint.png")
     return 0

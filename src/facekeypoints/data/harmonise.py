@@ -8,7 +8,8 @@ both; flip augmentation even turns a one-sided shift into noise it cannot learn.
 training set moves each Udacity point by a fixed offset, measured in the face's own eye
 frame, onto the 300-W convention. Evaluation keeps every data set's labels untouched.
 
-The offsets are measured on *training* faces only (:func:`estimate_offsets`): a model's
+The offsets are measured on *training* faces only (:func:`label_gap`, run by
+``fkp evaluate --split train --label-gap``): a model's
 mean residual on one set minus its mean residual on the reference set is the mean label
 difference between the two, as far as that model can tell. A model that has fitted both
 sets' labels sees less of it, hence two rounds (see :data:`OFFSETS`).
@@ -16,16 +17,14 @@ sets' labels sees less of it, hence two rounds (see :data:`OFFSETS`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..schema import KEYPOINT_NAMES, LEFT_EYE_OUTER, NUM_KEYPOINTS, RIGHT_EYE_OUTER
 
 # (15, 2) per source: (along the eye line towards the subject's left, perpendicular
 # towards the chin), in outer-eye-corner distances; KEYPOINT_NAMES order. Measured by
-# ``python -m facekeypoints.data.harmonise ../shared/data --model MODEL`` on the training
-# split (seed 0), in two rounds. A model trained on both conventions sits between them, so
+# ``fkp evaluate --data ../shared/data --split train --label-gap --model MODEL`` (training
+# split, seed 0), in two rounds. A model trained on both conventions sits between them, so
 # the first round (with the un-harmonised 2026-11-29 model) saw only about half of the gap
 # (norm 0.074); a model trained on those first-round labels leans to 300-W and measured the
 # figures below (norm 0.130), which the shipped model was trained with.
@@ -88,18 +87,15 @@ def harmonise(faces, offsets: dict[str, np.ndarray] | None = None):
     return type(faces)(faces.contexts, kps, faces.mask, faces.groups, faces.sources)
 
 
-def estimate_offsets(predict: Callable, faces, reference: str = "300w", refine: int = 1,
-                     seed: int = 0) -> dict[str, np.ndarray]:
+def label_gap(pred: np.ndarray, kps: np.ndarray, msk: np.ndarray, sources, reference: str = "300w") -> dict[str, np.ndarray]:
     """Per source, the (15, 2) eye-frame offsets that move its labels onto ``reference``'s
-    convention, from a model's residuals (run as the pipeline runs it) on these faces."""
-    from ..evaluate import predict_faces
-
-    _, pred, kps, msk = predict_faces(predict, faces, refine, seed)
+    convention: its mean residual (predictions minus labels, in each face's eye frame) minus
+    the reference set's. Kaggle rows carry no convention of their own and are skipped."""
     ok = msk[:, LEFT_EYE_OUTER] & msk[:, RIGHT_EYE_OUTER]
     res = to_eye_units(np.nan_to_num(pred - kps), np.nan_to_num(kps))
     res[~msk] = np.nan
     res[~ok] = np.nan
-    src = np.asarray(faces.sources)
+    src = np.asarray(sources)
 
     def mean(name: str) -> np.ndarray:
         r = res[src == name]
@@ -116,25 +112,3 @@ def format_offsets(offsets: dict[str, np.ndarray]) -> str:
         lines += [f"  {n:26s} {a:+.4f} {b:+.4f}" for n, (a, b) in zip(KEYPOINT_NAMES, off)]
     return "\n".join(lines)
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Print the offsets a model's residuals give on the training split of a data folder."""
-    import argparse
-
-    from ..evaluate import load_predictor
-    from .dataset import load, split
-
-    ap = argparse.ArgumentParser(prog="python -m facekeypoints.data.harmonise", description=main.__doc__)
-    ap.add_argument("data", nargs="+", help="data folders or files, as for fkp train")
-    ap.add_argument("--model", default=None, help="ONNX model or checkpoint (default: the bundled model)")
-    ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache-dir", default=None)
-    a = ap.parse_args(argv)
-    faces = load(a.data, a.cache_dir)
-    tr, _ = split(faces, a.val_fraction, a.seed)
-    print(format_offsets(estimate_offsets(load_predictor(a.model, threads=1), faces.subset(tr), seed=a.seed)))
-
-
-if __name__ == "__main__":
-    main()
