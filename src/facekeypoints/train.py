@@ -52,6 +52,13 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     ema: float = 0.998  # decay of the weight average that is validated and saved (0 = off)
     harmonise: bool = True  # move other sets' labels onto the 300-W convention (data/harmonise.py)
+    oversample: dict = field(default_factory=dict)  # source -> times each of its faces is drawn per epoch
+    focus: str | None = None  # after the main epochs, train on this source's faces alone ...
+    focus_epochs: int = 0  # ... for this many epochs ...
+    focus_lr: float = 0.15  # ... from this fraction of the peak learning rate, cosine to zero
+
+
+FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must forget faster
 
 
 def _optimizer_name(cfg: TrainConfig) -> str:
@@ -217,6 +224,24 @@ def _quiet(*_args, **_kw) -> None:
     pass
 
 
+def sampling_index(sources: list[str], oversample: dict) -> np.ndarray:
+    """Face indices for one epoch: each face once, or ``oversample[source]`` times.
+
+    Extra draws of the human-labelled set shift the balance towards its convention and
+    its harder faces, without dropping the other sets' variety."""
+    reps = np.array([max(int(oversample.get(s, 1)), 0) for s in sources], dtype=np.int64)
+    return np.repeat(np.arange(len(sources)), reps)
+
+
+def lr_factor(step: int, main_total: int, warm: int, focus_total: int, focus_lr: float) -> float:
+    """Learning-rate multiplier: warm-up then cosine to 2% over the main phase; then, for a
+    focus phase, a second cosine from ``focus_lr`` to zero."""
+    if step < main_total or focus_total <= 0:
+        return min(1.0, (step + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(step / main_total, 1.0))))
+    f = min((step - main_total) / focus_total, 1.0)
+    return focus_lr * 0.5 * (1 + math.cos(math.pi * f))
+
+
 def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto", amp: bool = True) -> dict:
     """Train a model; returns the best validation metrics. Writes to ``cfg.out``:
     ``last.pt`` (every epoch), ``best.pt``, ``history.json``, ``curves.png``.
@@ -256,6 +281,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         saved["epochs"] = cfg.epochs  # allow extending a finished run
         saved.setdefault("ema", 0.0)  # runs from before these options had neither
         saved.setdefault("harmonise", False)
+        saved["focus"], saved["focus_epochs"] = cfg.focus, cfg.focus_epochs  # a finished run may gain a focus phase
+        saved.setdefault("oversample", {})
         cfg = TrainConfig(**saved)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -275,6 +302,15 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         train_set = harmonise(train_set)  # validation keeps every set's own labels
     if len(val_set) == 0:
         raise FkpError("validation split is empty: use more data or a larger --val-fraction")
+    focus_set = None
+    if cfg.focus and cfg.focus_epochs > 0:
+        fidx = [i for i, s in enumerate(train_set.sources) if s == cfg.focus]
+        if fidx:
+            focus_set = train_set.subset(fidx)
+        else:
+            log(f"focus phase skipped: no '{cfg.focus}' faces in the training data")
+    focus_epochs = cfg.focus_epochs if focus_set is not None else 0
+    main_index = sampling_index(train_set.sources, cfg.oversample)
     key = _score_key(val_set)
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
         f"({len(set(val_set.groups))} photos/people held out; best model chosen on '{key}' NME)")
@@ -286,12 +322,14 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(main_index) / cfg.batch_size)
+    focus_steps = math.ceil(len(focus_set) / cfg.batch_size) if focus_set is not None else 0
     total = max(cfg.epochs * steps_per_epoch, 1)
     warm = min(steps_per_epoch * 2, total // 10 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))))
-    log(f"model {cfg.arch}: {count_parameters(model):,} weights; lr {lr}, {cfg.epochs} epochs of {steps_per_epoch} steps")
+        opt, lambda s: lr_factor(s, total, warm, focus_epochs * focus_steps, cfg.focus_lr))
+    log(f"model {cfg.arch}: {count_parameters(model):,} weights; lr {lr}, {cfg.epochs} epochs of {steps_per_epoch} steps"
+        + (f", then {focus_epochs} on '{cfg.focus}' alone ({focus_steps} steps, lr {cfg.focus_lr * lr:g})" if focus_epochs else ""))
     amp_dtype = None
     if env.device.type == "cuda" and amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -330,31 +368,37 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
     aug = AugmentConfig(**cfg.augment)
     best_metrics: dict = state.get("best_metrics", {}) if state else {}
     debug_shards = os.environ.get("FKP_DEBUG_SHARDS") == "1"
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs + focus_epochs):
         net.train()
-        order = rng.permutation(len(train_set))
+        in_focus = epoch >= cfg.epochs
+        cur = focus_set if in_focus else train_set
+        index = np.arange(len(cur)) if in_focus else main_index
+        if in_focus and ema is not None:
+            ema.decay = min(cfg.ema, FOCUS_EMA)
+        order = index[rng.permutation(len(index))]
+        n_steps = focus_steps if in_focus else steps_per_epoch
         t0 = time.time()
         losses = []
         if env.distributed:
             # same permutation everywhere; own augmentation/dropout streams per rank
             shares = ddp.shard_batches(order, cfg.batch_size, env.rank, env.world)
-            counts = [2.0 * float(train_set.mask[order[i:i + cfg.batch_size]].sum())
+            counts = [2.0 * float(cur.mask[order[i:i + cfg.batch_size]].sum())
                       for i in range(0, len(order), cfg.batch_size)]
             weights = [1.0 if len(s) else 0.0 for s in shares]  # an empty share runs one face at weight 0
             batches = [np.sort(s if len(s) else order[i * cfg.batch_size:][:1]) for i, s in enumerate(shares)]
             aug_rng = np.random.default_rng(ddp.rank_seed(cfg.seed, env.rank, epoch))
             torch.manual_seed(ddp.rank_seed(cfg.seed, env.rank, epoch))
         else:
-            batches = [np.sort(order[i * cfg.batch_size:(i + 1) * cfg.batch_size]) for i in range(steps_per_epoch)]
+            batches = [np.sort(order[i * cfg.batch_size:(i + 1) * cfg.batch_size]) for i in range(n_steps)]
             aug_rng = rng
         if debug_shards:
             seen = np.concatenate([b for b, w in zip(batches, weights if env.distributed else [1.0] * len(batches))
                                    if w]).tolist()
             write_json_atomic(out / "debug-shards" / f"epoch{epoch + 1}-rank{env.rank}.json",
-                        {"epoch": epoch + 1, "rank": env.rank, "world": env.world, "train_size": len(train_set),
+                        {"epoch": epoch + 1, "rank": env.rank, "world": env.world, "train_size": len(cur),
                          "indices": seen})
-        bar = tqdm(_Prefetch(train_set, batches, aug_rng, aug), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True, disable=not env.main)
+        bar = tqdm(_Prefetch(cur, batches, aug_rng, aug), total=len(batches),
+                   desc=f"epoch {epoch + 1}/{cfg.epochs + focus_epochs}", leave=False, dynamic_ncols=True, disable=not env.main)
         for step, (imgs, kps, msk) in enumerate(bar):
             x = torch.from_numpy(imgs).to(env.device).float().div_(255).unsqueeze(1)
             y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1)).to(env.device)
@@ -415,7 +459,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             write_json_atomic(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
             _plot_curves(history, out / "curves.png")
         ddp.barrier(env)
-        log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
+        log(f"epoch {epoch + 1:3d}/{cfg.epochs + focus_epochs}{' focus' if in_focus else ''}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
             f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
     return best_metrics
 

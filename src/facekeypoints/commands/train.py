@@ -31,7 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
                    help="move Udacity's labels onto the 300-W convention for training (data/harmonise.py)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--oversample", nargs="*", default=[], metavar="SOURCE=K",
+                   help="draw each face of SOURCE (300w, udacity, kaggle) K times per epoch")
+    p.add_argument("--focus", default=None, metavar="SOURCE",
+                   help="after the main epochs, train on SOURCE's faces alone (see --focus-epochs)")
+    p.add_argument("--focus-epochs", type=int, default=0, help="length of the focus phase (0 = none)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto = CUDA when available (under torchrun: GPU LOCAL_RANK)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
@@ -39,12 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _oversample(items: list[str]) -> dict[str, int]:
+    from ..errors import FkpError
+
+    out = {}
+    for it in items:
+        name, _, k = it.partition("=")
+        if not name or not k.isdigit():
+            raise FkpError(f"--oversample {it!r}: expected SOURCE=K with K a whole number, e.g. 300w=3")
+        out[name] = int(k)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
-                      limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise)
+                      limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
+                      oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports
