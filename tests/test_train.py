@@ -116,3 +116,43 @@ def test_seed_baseline_is_the_big_original_design():
     assert count_parameters(build("seed")) > 7_000_000
     for arch in ("integral", "compact"):  # the default and the dense-layer variant: a tenth or less
         assert count_parameters(build(arch)) <= count_parameters(build("seed")) / 10
+
+
+def test_oversampling_and_focus_phase(tmp_path, data_dir, cache, monkeypatch):
+    """300-W faces drawn twice per main epoch, then a focus epoch on 300-W alone; a finished
+    run can gain a focus phase by --resume."""
+    from facekeypoints.data.dataset import load, split
+    from facekeypoints.train import TrainConfig, lr_factor, sampling_index, train
+
+    assert sampling_index(["300w", "udacity", "300w"], {"300w": 3}).tolist() == [0, 0, 0, 1, 2, 2, 2]
+    assert sampling_index(["a", "b"], {}).tolist() == [0, 1]
+    # the focus phase restarts the cosine at focus_lr and ends at zero; the main phase is untouched
+    assert lr_factor(99, 100, 10, 0, 0.15) == lr_factor(99, 100, 10, 50, 0.15) < 0.03
+    assert lr_factor(100, 100, 10, 50, 0.15) == pytest.approx(0.15)
+    assert lr_factor(149, 100, 10, 50, 0.15) < 0.001
+
+    monkeypatch.setenv("FKP_DEBUG_SHARDS", "1")
+    data = [str(data_dir / "300w" / "afw"), str(data_dir / "udacity" / "test_frames_keypoints.csv")]
+    faces = load(data, cache)
+    tr, _ = split(faces, 0.2, 0)
+    tr = np.random.default_rng(0).permutation(tr)[:160]
+    n300 = sum(faces.sources[i] == "300w" for i in tr)
+    assert 20 < n300 < 140  # both sets in the sample
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=data, out=str(out), epochs=1, batch_size=32, limit=160, cache_dir=cache, val_fraction=0.2,
+                      threads=1, oversample={"300w": 2}, focus="300w", focus_epochs=1)
+    train(cfg, log=lambda *_: None)
+    main = json.loads((out / "debug-shards" / "epoch1-rank0.json").read_text())
+    focus = json.loads((out / "debug-shards" / "epoch2-rank0.json").read_text())
+    assert main["train_size"] == 160 and len(main["indices"]) == 160 + n300
+    assert focus["train_size"] == n300 and sorted(focus["indices"]) == list(range(n300))
+    hist = json.loads((out / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [1, 2]
+
+    cfg2 = TrainConfig(data=data, out=str(tmp_path / "plain"), epochs=1, batch_size=32, limit=160, cache_dir=cache,
+                       val_fraction=0.2, threads=1)
+    train(cfg2, log=lambda *_: None)
+    train(TrainConfig(data=data, out=cfg2.out, epochs=1, focus="300w", focus_epochs=2), resume=True, log=lambda *_: None)
+    hist = json.loads((tmp_path / "plain" / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert json.loads((tmp_path / "plain" / "debug-shards" / "epoch3-rank0.json").read_text())["train_size"] == n300
