@@ -12,6 +12,7 @@ import pytest
 
 import facekeypoints as fk
 from facekeypoints.errors import InputError
+from facekeypoints.imageio import as_image, to_gray
 from facekeypoints.metrics import nme_per_face
 
 
@@ -51,6 +52,34 @@ def test_keypoints_for_supplied_boxes(detector, val_300w):
     kp = detector.keypoints(str(s.image), [f.box for f in faces])
     assert kp.shape == (len(faces), 15, 2)
     np.testing.assert_allclose(kp, np.stack([f.keypoints for f in faces]), atol=1e-3)
+
+
+def test_mirror_averaging(detector, val_300w):
+    """The final pass averaged with its mirror image: exactly mirror-symmetric (left/right
+    names swapped back), and closer to the labels than the single pass on real faces."""
+    from facekeypoints.geometry import crop, frame_from_box, mirror_average
+    from facekeypoints.schema import flip_keypoints
+
+    assert detector.flip
+    single = fk.KeypointDetector(detector.model, detector=detector.detector, flip=False)
+    crops, better, errors = [], [], {True: [], False: []}
+    for s in val_300w[::4]:
+        f = _match(detector.detect(s.image), s.keypoints)
+        if f is None:
+            continue
+        crops.append(crop(to_gray(as_image(s.image)), frame_from_box(f.box)))
+        e = {flip: float(nme_per_face(kp[None], s.keypoints[None])[0])
+             for flip, kp in ((True, f.keypoints), (False, single.keypoints(str(s.image), [f.box])[0]))}
+        for k, v in e.items():
+            errors[k].append(v)
+        better.append(e[True] < e[False])
+    crops = np.stack(crops)
+    avg = mirror_average(detector.model.predict, crops)
+    np.testing.assert_allclose(mirror_average(detector.model.predict, np.ascontiguousarray(crops[:, :, ::-1])),
+                               flip_keypoints(avg, 96), atol=1e-3)
+    # measured on the 300-W validation photos: better on 73% of faces, mean NME 3.44% vs 3.53%
+    assert np.mean(errors[True]) < np.mean(errors[False]), (np.mean(errors[True]), np.mean(errors[False]))
+    assert np.mean(better) > 0.55, np.mean(better)
 
 
 def _covers(faces, x: float, y: float) -> bool:

@@ -20,7 +20,7 @@ from .data.augment import eval_batch, eval_frames
 from .data.dataset import FaceSet, load, split
 from .data.harmonise import label_gap
 from .fileio import write_json_atomic
-from .geometry import CROP_SIZE, crop, frame_from_keypoints
+from .geometry import CROP_SIZE, crop, frame_from_keypoints, mirror_average
 from .schema import KEYPOINT_NAMES
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -38,26 +38,30 @@ def load_predictor(model: str | os.PathLike | None, threads: int | None = None) 
     return OnnxKeypointModel(model, threads=threads).predict
 
 
-def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int = 0,
+                  flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run the model on detector-like crops of each face; returns crops, predictions,
-    labels and mask, all in the 96x96 frame of the first crop."""
+    labels and mask, all in the 96x96 frame of the first crop. ``flip``: mirror-average
+    the final pass, as the photo pipeline does."""
     imgs, kps, msk = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed)
-    pred = predict(imgs) if len(imgs) else np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
-    if refine and len(imgs):
+    if not len(imgs):
+        return imgs, np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32), kps, msk
+    pred = mirror_average(predict, imgs) if flip and not refine else predict(imgs)
+    if refine:
         # Map each eval crop back into its 192 px context, re-crop around the prediction.
         first = eval_frames(len(imgs), seed)
-        for _ in range(refine):
+        for i in range(refine):
             ctx_pred = [f.to_image(p) for f, p in zip(first, pred)]
             frames = [frame_from_keypoints(k, rotate=True) for k in ctx_pred]
             crops = np.stack([crop(c, fr) for c, fr in zip(faces.contexts, frames)])
-            refined = predict(crops)
+            refined = mirror_average(predict, crops) if flip and i == refine - 1 else predict(crops)
             pred = np.stack([f0.to_crop(fr.to_image(p)) for f0, fr, p in zip(first, frames, refined)])
     return imgs, pred, kps, msk
 
 
 def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str = "val", val_fraction: float = 0.15,
              seed: int = 0, refine: int = 1, out_dir: str | os.PathLike | None = None, cache_dir: str | None = None,
-             predictor: Predictor | None = None, gap: bool = False) -> dict:
+             predictor: Predictor | None = None, gap: bool = False, flip: bool = True) -> dict:
     """Evaluate on the validation split (default), the training split or all faces; write
     JSON + PNG to ``out_dir``. ``gap``: also measure each set's label convention against
     300-W's (:func:`facekeypoints.data.harmonise.label_gap`; use the training split)."""
@@ -70,8 +74,8 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
 
         raise FkpError("no faces to evaluate (empty validation split?)")
     predict = predictor or load_predictor(model)
-    _, pred, kps, msk = predict_faces(predict, faces, refine, seed)
-    result: dict = {"model": str(model) if model else "default", "split": split_name, "refine": refine,
+    _, pred, kps, msk = predict_faces(predict, faces, refine, seed, flip)
+    result: dict = {"model": str(model) if model else "default", "split": split_name, "refine": refine, "flip": flip,
                     "frame": f"{CROP_SIZE}x{CROP_SIZE}", "sets": {}}
     result["sets"]["all"] = metrics.summary(pred, kps, msk)
     for src in sorted(set(faces.sources)):

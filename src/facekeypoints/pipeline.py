@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .detectors import Detection, FaceDetector, HaarDetector
-from .geometry import Frame, crop, frame_from_box, frame_from_keypoints
+from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
 from .imageio import as_image, to_gray
 from .runtime import OnnxFaceVerifier, OnnxKeypointModel, default_verifier_path
 from .schema import KEYPOINT_NAMES
@@ -53,6 +53,7 @@ class KeypointDetector:
     ``model``: path to an ONNX model (default: the one shipped in the package).
     ``detector``: callable ``gray -> list[Detection]`` (default: :class:`HaarDetector`).
     ``refine``: number of re-centred passes after the first (0 = single pass).
+    ``flip``: average the final pass with its mirror image (:func:`~facekeypoints.geometry.mirror_average`).
     ``verifier``: face/non-face model that drops detector false alarms ("default" = the
     shipped one, None = keep every detection); ``min_face_prob`` is its threshold.
     ``threads``: onnxruntime intra-op threads (None = its default).
@@ -60,10 +61,12 @@ class KeypointDetector:
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
                  detector: FaceDetector | None = None, refine: int = 1, threads: int | None = None,
-                 verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25) -> None:
+                 verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
+                 flip: bool = True) -> None:
         self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
         self.detector = detector if detector is not None else HaarDetector()
         self.refine = refine
+        self.flip = flip
         if verifier == "default":
             verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() else None
         elif verifier is not None and not isinstance(verifier, OnnxFaceVerifier):
@@ -99,20 +102,24 @@ class KeypointDetector:
         return self.keypoints_from_frames(gray, [frame_from_box(b) for b in boxes])
 
     def keypoints_from_frames(self, gray: np.ndarray, frames: list[Frame], refine: int | None = None,
-                              crops: np.ndarray | None = None) -> np.ndarray:
+                              crops: np.ndarray | None = None, flip: bool | None = None) -> np.ndarray:
         """Predict in the given crop frames (``crops``: those frames already cut), then
-        refine ``refine`` times around each prediction."""
+        refine ``refine`` times around each prediction; ``flip`` (default: the detector's
+        setting) mirror-averages the final pass."""
         if not frames:
             return np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
-        kps = self._predict(gray, frames, crops)
-        for _ in range(self.refine if refine is None else refine):
+        passes = self.refine if refine is None else refine
+        flip = self.flip if flip is None else flip
+        kps = self._predict(gray, frames, crops, flip and passes == 0)
+        for i in range(passes):
             frames = [frame_from_keypoints(k, rotate=True) for k in kps]
-            kps = self._predict(gray, frames)
+            kps = self._predict(gray, frames, flip=flip and i == passes - 1)
         return kps
 
-    def _predict(self, gray: np.ndarray, frames: list[Frame], crops: np.ndarray | None = None) -> np.ndarray:
+    def _predict(self, gray: np.ndarray, frames: list[Frame], crops: np.ndarray | None = None,
+                 flip: bool = False) -> np.ndarray:
         if crops is None:
             crops = np.stack([crop(gray, f) for f in frames])
-        pred = self.model.predict(crops)
+        pred = mirror_average(self.model.predict, crops) if flip else self.model.predict(crops)
         return np.stack([f.to_image(p) for f, p in zip(frames, pred)])
 

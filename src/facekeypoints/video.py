@@ -164,8 +164,10 @@ def video_detector(model: str | None = None, detect_side: int = 400, threads: in
     """The tracker's default :class:`KeypointDetector`: Haar on a copy at most ``detect_side`` px wide,
     without the rotated retries (a rolled face is found upright in a later frame, then followed), and
     one onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin, and on a
-    busy 2-core machine one thread ran the whole loop faster)."""
-    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=(), profile=False), threads=threads)
+    busy 2-core machine one thread ran the whole loop faster). No mirror averaging: it would double
+    the model's share of every frame, and the temporal filter already averages."""
+    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=(), profile=False), threads=threads,
+                            flip=False)
 
 
 class VideoTracker:

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", default=None, metavar="NAMES", help="apply filters (comma-separated; see fkp filters)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--refine", type=int, default=1, help="re-centred passes per face (0 = one pass)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                   help="average the final pass with its mirror image (one more model pass per face)")
     p.add_argument("--fast", action="store_true",
                    help="fast detector preset for portraits (HaarDetector.fast(): misses faces under ~48 px in a 640 px photo)")
     p.add_argument("--workers", type=int, default=1,
@@ -95,18 +97,19 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None):
+def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True):
     from ..detectors import HaarDetector
     from ..pipeline import KeypointDetector
 
-    return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads)
+    return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads,
+                            flip=flip)
 
 
 def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> Iterator[tuple]:
     """One process: (path, record, annotated image or None, None) per input, in order."""
     from ..photos import process
 
-    det = _detector(args.model, args.refine, args.fast)
+    det = _detector(args.model, args.refine, args.fast, flip=args.flip)
     for path in inputs:
         rec, annotated = process(det, path, filters)
         yield path, rec, annotated, None
@@ -122,7 +125,8 @@ _PART = ".fkp-part-{}-{}"
 _worker: dict = {}
 
 
-def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int) -> None:
+def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int,
+                 flip: bool = True) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
@@ -133,7 +137,7 @@ def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str],
 
     _worker.update(filters=filters, outdir=outdir, tag=tag, error=None)
     try:
-        _worker["det"] = _detector(model, refine, fast, threads=1)
+        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip)
     except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
         _worker["error"] = str(e)
 
@@ -172,7 +176,8 @@ class _Pool:
                                         "facekeypoints.photos"])
         else:
             ctx = mp.get_context("spawn")
-        self.pool = ctx.Pool(workers, _init_worker, (args.model, args.refine, args.fast, filters, args.outdir, self.tag))
+        init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip)
+        self.pool = ctx.Pool(workers, _init_worker, init)
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0
 

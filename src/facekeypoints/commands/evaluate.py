@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--refine", type=int, default=1, help="re-centred passes, as the photo pipeline does")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                   help="mirror-average the final pass, as the photo pipeline does (--label-gap turns it off)")
     p.add_argument("--out", default="eval", help="folder for metrics.json and per_keypoint.png")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--label-gap", action="store_true",
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate, format_table
 
     res = evaluate(args.model, args.data, args.split, args.val_fraction, args.seed, args.refine, args.out, args.cache_dir,
-                   gap=args.label_gap)
+                   gap=args.label_gap, flip=args.flip and not args.label_gap)
     print(format_table(res))
     if args.label_gap:
         print(format_offsets({k: np.array(v) for k, v in res["label_gap"].items()}))

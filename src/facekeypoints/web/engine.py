@@ -172,7 +172,7 @@ def _make_tracker(engine: Engine) -> Any | None:
 
     # The tracker's own default (small detection copy, no rotated retries), but on the shared model.
     det = KeypointDetector(engine.model, detector=HaarDetector(max_side=480, retry_angles=(), profile=False),
-                           refine=engine.settings.refine)
+                           refine=engine.settings.refine, flip=False)
     return VideoTracker(detector=det)
 
 
