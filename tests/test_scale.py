@@ -31,7 +31,8 @@ def ddp_run(tmp_path_factory, data_dir):
     cache = tmp_path_factory.mktemp("ddpcache")
     # the dense-head model: it leaves the mean face within these few steps, the heatmap default takes longer
     args = ["--data", str(data_dir / "300w" / "afw"), "--out", str(out), "--arch", "compact", "--limit", "192",
-            "--epochs", str(EPOCHS), "--batch-size", "32", "--threads", "1", "--cache-dir", str(cache), "--device", "cpu"]
+            "--epochs", str(EPOCHS), "--batch-size", "32", "--threads", "1", "--cache-dir", str(cache), "--device", "cpu",
+            "--oversample", "--focus-epochs", "0"]
     r = _torchrun(args)
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
     return out, args, cache, r

@@ -24,7 +24,7 @@ def short_run(tmp_path_factory, data_dir, cache):
 
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=[str(data_dir / "300w" / "afw")], out=str(out), epochs=6, batch_size=32, limit=256,
-                      cache_dir=cache, val_fraction=0.2, threads=1)
+                      cache_dir=cache, val_fraction=0.2, threads=1, oversample={}, focus_epochs=0)
     train(cfg, log=lambda *_: None)
     return out
 
@@ -79,7 +79,7 @@ def test_resume_after_kill_loses_at_most_one_epoch(tmp_path, data_dir, cache):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "facekeypoints.cli", "train", "--data", str(data_dir / "300w" / "afw"),
            "--out", str(out), "--epochs", "4", "--batch-size", "16", "--limit", "192", "--cache-dir", cache,
-           "--threads", "1"]
+           "--threads", "1", "--oversample", "--focus-epochs", "0"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not (out / "last.pt").exists() and time.time() < deadline and p.poll() is None:
@@ -150,7 +150,7 @@ def test_oversampling_and_focus_phase(tmp_path, data_dir, cache, monkeypatch):
     assert [h["epoch"] for h in hist] == [1, 2]
 
     cfg2 = TrainConfig(data=data, out=str(tmp_path / "plain"), epochs=1, batch_size=32, limit=160, cache_dir=cache,
-                       val_fraction=0.2, threads=1)
+                       val_fraction=0.2, threads=1, oversample={}, focus_epochs=0)
     train(cfg2, log=lambda *_: None)
     train(TrainConfig(data=data, out=cfg2.out, epochs=1, focus="300w", focus_epochs=2), resume=True, log=lambda *_: None)
     hist = json.loads((tmp_path / "plain" / "history.json").read_text())["history"]

@@ -39,7 +39,7 @@ class TrainConfig:
     data: list[str]
     out: str = "runs/default"
     arch: str = "integral"
-    epochs: int = 120
+    epochs: int = 80  # main-phase epochs; each draws every 300-W face three times (oversample)
     batch_size: int = 64
     lr: float | None = None  # default per optimizer
     optimizer: str | None = None  # "sgd" (Nesterov) or "adamw"; default: sgd for seed, adamw otherwise
@@ -52,9 +52,9 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     ema: float = 0.998  # decay of the weight average that is validated and saved (0 = off)
     harmonise: bool = True  # move other sets' labels onto the 300-W convention (data/harmonise.py)
-    oversample: dict = field(default_factory=dict)  # source -> times each of its faces is drawn per epoch
-    focus: str | None = None  # after the main epochs, train on this source's faces alone ...
-    focus_epochs: int = 0  # ... for this many epochs ...
+    oversample: dict = field(default_factory=lambda: {"300w": 3})  # source -> draws of each of its faces per epoch
+    focus: str | None = "300w"  # after the main epochs, train on this source's faces alone ...
+    focus_epochs: int = 20  # ... for this many epochs (0 = no focus phase) ...
     focus_lr: float = 0.15  # ... from this fraction of the peak learning rate, cosine to zero
 
 

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
     p.add_argument("--arch", default="integral", choices=["integral", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; compact: dense-layer regression; seed: the original write-up")
-    p.add_argument("--epochs", type=int, default=120)
+    p.add_argument("--epochs", type=int, default=80, help="main-phase epochs (the focus phase comes after them)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
                    help="default: sgd with Nesterov momentum for seed (as the original write-up), adamw otherwise")
@@ -31,11 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
                    help="move Udacity's labels onto the 300-W convention for training (data/harmonise.py)")
-    p.add_argument("--oversample", nargs="*", default=[], metavar="SOURCE=K",
-                   help="draw each face of SOURCE (300w, udacity, kaggle) K times per epoch")
-    p.add_argument("--focus", default=None, metavar="SOURCE",
-                   help="after the main epochs, train on SOURCE's faces alone (see --focus-epochs)")
-    p.add_argument("--focus-epochs", type=int, default=0, help="length of the focus phase (0 = none)")
+    p.add_argument("--oversample", nargs="*", default=["300w=3"], metavar="SOURCE=K",
+                   help="draw each face of SOURCE (300w, udacity, kaggle) K times per epoch (default: 300w=3, "
+                        "the human-labelled set; give the option without values for none)")
+    p.add_argument("--focus", default="300w", metavar="SOURCE",
+                   help="after the main epochs, train on SOURCE's faces alone at a low learning rate "
+                        "(default: 300w; skipped when the data has none)")
+    p.add_argument("--focus-epochs", type=int, default=20, help="length of the focus phase (0 = none)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
