@@ -479,7 +479,8 @@ def markdown(report: dict) -> str:
         "## How the peers run",
         "",
         "- **facekeypoints**: `fk.KeypointDetector(threads=1).detect(image)`, default settings (Haar cascade "
-        "detector, one refinement pass); `refine=0` is the single-pass variant.",
+        "detector, one refinement pass averaged with its mirror image, detections whose keypoints span under 0.67 "
+        "of their box's face dropped); `refine=0` skips the refinement pass (its one pass is still mirror-averaged).",
         "- **dlib**: `dlib.get_frontal_face_detector()` (HOG) with upsample 1 on the RGB image, then "
         "`shape_predictor_68_face_landmarks.dat` (from `face_recognition_models`), mapped to the 15 points with "
         "`facekeypoints.schema.from_ibug68`. Caveat: dlib's 68-point model was trained on iBUG 300-W, whose "
