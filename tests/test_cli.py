@@ -102,9 +102,10 @@ def test_evaluate_shipped_model_on_held_out_300w(tmp_path, data_dir):
     res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     s = res["sets"]["300w"]
     assert 120 <= s["faces"] < 300  # the photo-disjoint validation split
-    # shipped model, measured: NME 0.0357, RMSE 1.61 px, left eye centre 0.023
-    assert s["nme"] < 0.042 and s["rmse"] < 1.9, (s["nme"], s["rmse"])
-    assert s["per_keypoint"]["left_eye_center"]["nme"] < 0.035
+    # shipped model, measured (mirror-averaged refinement pass): NME 0.0326, RMSE 1.468 px, left eye
+    # centre 0.022; the evaluation is deterministic, and the RMSE bound is issue 2's target
+    assert s["nme"] < 0.037 and s["rmse"] < 1.5, (s["nme"], s["rmse"])
+    assert s["per_keypoint"]["left_eye_center"]["nme"] < 0.03
     assert (tmp_path / "ev" / "per_keypoint.png").stat().st_size > 10000
     assert "left_eye_center" in r.stdout
 
