@@ -63,8 +63,9 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
              seed: int = 0, refine: int = 1, out_dir: str | os.PathLike | None = None, cache_dir: str | None = None,
              predictor: Predictor | None = None, gap: bool = False, flip: bool = True) -> dict:
     """Evaluate on the validation split (default), the training split or all faces; write
-    JSON + PNG to ``out_dir``. ``gap``: also measure each set's label convention against
-    300-W's (:func:`facekeypoints.data.harmonise.label_gap`; use the training split)."""
+    JSON + PNG to ``out_dir``. ``flip``: mirror-average the final pass (the photo pipeline's
+    default). ``gap``: also measure each set's label convention against 300-W's
+    (:func:`facekeypoints.data.harmonise.label_gap`; use the training split; single passes)."""
     faces = load(data, cache_dir)
     if split_name != "all":
         tr, va = split(faces, val_fraction, seed)
@@ -74,6 +75,7 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
 
         raise FkpError("no faces to evaluate (empty validation split?)")
     predict = predictor or load_predictor(model)
+    flip = flip and not gap  # label offsets are measured, and applied, on single passes
     _, pred, kps, msk = predict_faces(predict, faces, refine, seed, flip)
     result: dict = {"model": str(model) if model else "default", "split": split_name, "refine": refine, "flip": flip,
                     "frame": f"{CROP_SIZE}x{CROP_SIZE}", "sets": {}}

