@@ -104,7 +104,7 @@ def test_one_euro_adds_little_lag_on_a_moving_face(moving, tracked_raw):
     e_raw, e_euro, e_slow = (nme_per_face(x, truth).mean() for x in (raw, smoothed, slow))
     # the lag's cost is absolute (how far the face moves in a fraction of a frame), so it is
     # bounded as such: measured 0.0033 of the eye distance (raw tracking 0.0200, shipped model)
-    assert e_euro - e_raw < 0.005, (e_euro, e_raw)
+    assert e_euro - e_raw < 0.004, (e_euro, e_raw)
     assert e_slow > 1.3 * e_raw  # a plain heavy low-pass lags behind: the comparison can fail
 
 
