@@ -211,7 +211,9 @@ def test_detect_workers_ctrl_c_writes_finished_results(tmp_path, data_dir):
     out = tmp_path / "img"
     p = subprocess.Popen([sys.executable, "-m", "facekeypoints.cli", "detect", *inputs, "--workers", "2",
                           "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv"), "-o", str(out)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         # as in a terminal: a suite started in the background (`cmd &`) inherits SIGINT ignored
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None:
         if out.is_dir() and sum(not n.startswith(".") for n in os.listdir(out)) >= 3:
