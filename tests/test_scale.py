@@ -209,11 +209,15 @@ def test_detect_workers_match_one_worker(tmp_path, data_dir):
 def test_detect_workers_ctrl_c_writes_finished_results(tmp_path, data_dir):
     inputs = sorted(str(p) for p in (data_dir / "300w" / "afw").glob("*.jpg"))[:80]
     out = tmp_path / "img"
-    p = subprocess.Popen([sys.executable, "-m", "facekeypoints.cli", "detect", *inputs, "--workers", "2",
-                          "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv"), "-o", str(out)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         # as in a terminal: a suite started in the background (`cmd &`) inherits SIGINT ignored
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # As in a terminal, the child must start with SIGINT at its default: a suite launched in the
+    # background (`cmd &`) has it ignored, and exec passes "ignored" on (a handled signal is reset).
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "facekeypoints.cli", "detect", *inputs, "--workers", "2",
+                              "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv"), "-o", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None:
         if out.is_dir() and sum(not n.startswith(".") for n in os.listdir(out)) >= 3:
