@@ -20,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import facekeypoints as fk
-    from facekeypoints.display import has_gui, show
     from facekeypoints.errors import FkpError
     from facekeypoints.imageio import write_image_atomic
+    from facekeypoints.video.display import has_gui, show
 
     try:
         image = fk.read_image(args.image)

@@ -32,8 +32,8 @@ DEFAULT_PHOTO = ROOT.parent / "shared/data/300w/afw/4332978153_1.jpg"
 
 def make_frame(photo: Path, iod: float, size: tuple[int, int] = (640, 480)) -> np.ndarray:
     """Scale the photo so the labelled face's eyes are ``iod`` px apart; centre it in a 640x480 frame."""
-    from facekeypoints.data.landmarks import read_pts
     from facekeypoints.schema import from_ibug68
+    from facekeypoints.training.data.landmarks import read_pts
 
     img = read_image(photo)
     kp = from_ibug68(read_pts(photo.with_suffix(".pts")))

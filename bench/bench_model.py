@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from facekeypoints.data.kaggle import load_training
 from facekeypoints.runtime import OnnxKeypointModel, default_model_path
+from facekeypoints.training.data.kaggle import load_training
 
 
 def _time(model: OnnxKeypointModel, crops: np.ndarray) -> float:

@@ -37,10 +37,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import facekeypoints as fk  # noqa: E402
-from facekeypoints.data.landmarks import FaceSample, load_300w, split_by_group  # noqa: E402
-from facekeypoints.detectors import HaarDetector  # noqa: E402
+from facekeypoints.detection import HaarDetector  # noqa: E402
 from facekeypoints.metrics import interocular, nme_per_face, per_keypoint  # noqa: E402
 from facekeypoints.schema import KEYPOINT_NAMES, LEFT_EYE, RIGHT_EYE, from_ibug68  # noqa: E402
+from facekeypoints.training.data.landmarks import FaceSample, load_300w, split_by_group  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from client import DEFAULT_PEER_PYTHON, PeerClient  # noqa: E402

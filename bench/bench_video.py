@@ -37,8 +37,8 @@ import videos  # noqa: E402
 from facekeypoints.geometry import frame_from_keypoints  # noqa: E402
 from facekeypoints.metrics import interocular, nme_per_face  # noqa: E402
 from facekeypoints.schema import INDEX  # noqa: E402
-from facekeypoints.smoothing import EmaFilter, NoSmoothing, OneEuroFilter  # noqa: E402
-from facekeypoints.video import VideoTracker  # noqa: E402
+from facekeypoints.video.smoothing import EmaFilter, NoSmoothing, OneEuroFilter  # noqa: E402
+from facekeypoints.video.tracker import VideoTracker  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MP_VERSION = "0.10.21"
@@ -224,7 +224,7 @@ def bench_speed(tmp: Path, args, mp_py: Path | None) -> dict:
             ratios.append(ours[-1] / mp[-1])
         print(f"  speed repeat {rep + 1}: ours {ours[-1]:.0f} fps" + (f", mediapipe {mp[-1]:.0f} fps" if mp else ""),
               file=sys.stderr)
-    from facekeypoints.video import video_detector
+    from facekeypoints.video.tracker import video_detector
 
     det = video_detector()
     d = timed_detect_every_frame(path, det, min(args.frames, 90))
@@ -271,7 +271,7 @@ def _read(path: Path) -> list[np.ndarray]:
 
 def bench_motion(args) -> dict:
     """Accuracy (tracking vs detect-every-frame) and lag on moving clips: 3 people x 2 speeds."""
-    from facekeypoints.video import video_detector
+    from facekeypoints.video.tracker import video_detector
 
     det = video_detector()
     rows = []

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facekeypoints.data.landmarks import load_300w
-from facekeypoints.detectors import HaarDetector
+from facekeypoints.detection import HaarDetector
 from facekeypoints.geometry import frame_from_keypoints
 from facekeypoints.imageio import read_image, to_gray
+from facekeypoints.training.data.landmarks import load_300w
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def detector():
 @pytest.fixture(scope="session")
 def val_300w(data_dir):
     """300-W faces of the validation split (photo-disjoint from training)."""
-    from facekeypoints.data.landmarks import load_300w, split_by_group
+    from facekeypoints.training.data.landmarks import load_300w, split_by_group
 
     samples = load_300w(data_dir / "300w")
     return split_by_group(samples, 0.15, 0)[1]

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 
-from facekeypoints.data import kaggle
-from facekeypoints.data.augment import AugmentConfig, make_batch
-from facekeypoints.data.dataset import FaceSet, from_samples, resolve
-from facekeypoints.data.harmonise import OFFSETS, apply_offsets, harmonise, to_eye_units
-from facekeypoints.data.landmarks import load_300w, load_udacity, read_pts, split_by_group
 from facekeypoints.errors import InputError
 from facekeypoints.schema import INDEX, flip_keypoints, flip_mask
+from facekeypoints.training.data import kaggle
+from facekeypoints.training.data.augment import AugmentConfig, make_batch
+from facekeypoints.training.data.dataset import FaceSet, from_samples, resolve
+from facekeypoints.training.data.harmonise import OFFSETS, apply_offsets, harmonise, to_eye_units
+from facekeypoints.training.data.landmarks import load_300w, load_udacity, read_pts, split_by_group
 
 
 def test_kaggle_training_keeps_missing_cells_missing(data_dir):
@@ -124,9 +124,9 @@ def test_harmonise_moves_only_udacity_training_labels(data_dir):
 def test_shipped_model_follows_the_300w_convention(data_dir):
     """Measured on training faces, the shipped model's label gap between Udacity and 300-W
     is the one training removed (it sides with 300-W), not about zero (a compromise)."""
-    from facekeypoints.data.harmonise import label_gap
-    from facekeypoints.data.landmarks import in_validation
-    from facekeypoints.evaluate import load_predictor, predict_faces
+    from facekeypoints.training.data.harmonise import label_gap
+    from facekeypoints.training.data.landmarks import in_validation
+    from facekeypoints.training.evaluate import load_predictor, predict_faces
 
     rng = np.random.default_rng(0)
     samples = []

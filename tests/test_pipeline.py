@@ -86,8 +86,8 @@ def test_mirror_averaging(detector, val_300w):
 def test_box_on_part_of_a_face_is_dropped(detector, data_dir):
     """A tongue stuck out fools the Haar cascade into a "face" on the mouth; the keypoints then
     span a small face inside the box, and the detection is dropped instead of reported."""
-    from facekeypoints.data.landmarks import read_pts
     from facekeypoints.schema import from_ibug68
+    from facekeypoints.training.data.landmarks import read_pts
 
     photo = data_dir / "300w" / "helen" / "trainset" / "118471529_1.jpg"
     labels = from_ibug68(read_pts(photo.with_suffix(".pts")))
@@ -213,7 +213,7 @@ def test_detect_does_not_import_torch(tmp_path, val_300w):
 
 
 def test_fast_detector_finds_portrait_faces(val_300w, data_dir):
-    from facekeypoints.detectors import HaarDetector
+    from facekeypoints.detection import HaarDetector
 
     det = fk.KeypointDetector(detector=HaarDetector.fast())
     samples = val_300w[::3]
@@ -225,7 +225,7 @@ def test_big_face_pass_finds_faces_the_main_pass_loses(val_300w):
     """Large faces (here 80-160 px between the eyes in 512 px photos) that the cascade loses at
     its largest scales: the big-face pass must recover several and never lose one (3 of the
     first 100 validation photos since the coarse-to-fine main pass, which finds some itself)."""
-    from facekeypoints.detectors import HaarDetector
+    from facekeypoints.detection import HaarDetector
     from facekeypoints.imageio import read_image, to_gray
 
     with_big, without = HaarDetector(profile=False), HaarDetector(profile=False, big_side=0)
@@ -243,7 +243,7 @@ def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_3
     """The quick coarse pass must settle most portrait photos alone (the fine pass is the
     expensive one), find at least as many labelled faces as the fine pass alone, and hand
     dlib's group photos of small faces to the fine pass."""
-    from facekeypoints.detectors import HaarDetector
+    from facekeypoints.detection import HaarDetector
     from facekeypoints.imageio import read_image, to_gray
 
     c2f, fine = HaarDetector(profile=False), HaarDetector(profile=False, coarse=None)

@@ -40,7 +40,7 @@ def ddp_run(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def val_faces(ddp_run, data_dir):
-    from facekeypoints.data.dataset import load, split
+    from facekeypoints.training.data.dataset import load, split
 
     faces = load([str(data_dir / "300w" / "afw")], ddp_run[2])
     return faces.subset(split(faces, 0.15, 0)[1])
@@ -49,8 +49,8 @@ def val_faces(ddp_run, data_dir):
 def test_two_process_training_lowers_validation_error(ddp_run, val_faces):
     import torch
 
-    from facekeypoints.model import build
-    from facekeypoints.train import validate
+    from facekeypoints.training.model import build
+    from facekeypoints.training.train import validate
 
     out, _, _, r = ddp_run
     hist = json.loads((out / "history.json").read_text())["history"]
@@ -69,7 +69,7 @@ def test_two_process_training_lowers_validation_error(ddp_run, val_faces):
 def test_rank0_checkpoint_loads_in_one_process_and_its_metrics_hold(ddp_run, val_faces):
     import torch
 
-    from facekeypoints.train import load_checkpoint, validate
+    from facekeypoints.training.train import load_checkpoint, validate
 
     out = ddp_run[0]
     raw = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
@@ -112,7 +112,7 @@ def test_distributed_resume_continues(ddp_run, tmp_path):
     assert hist[:EPOCHS] == before
     a, b = (json.loads((run / "debug-shards" / f"epoch{EPOCHS + 1}-rank{r}.json").read_text())["indices"] for r in (0, 1))
     assert not set(a) & set(b) and set(a) | set(b) == set(range(192))
-    from facekeypoints.train import load_checkpoint
+    from facekeypoints.training.checkpoint import load_checkpoint
 
     assert load_checkpoint(run / "last.pt")[1]["epoch"] == EPOCHS + 1
 
@@ -122,9 +122,9 @@ def _grad_worker(rank: int, world: int, init: str, batch: dict, result: str) -> 
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from facekeypoints.distributed import shard_batches
-    from facekeypoints.model import build
-    from facekeypoints.train import shard_loss
+    from facekeypoints.training.distributed import shard_batches
+    from facekeypoints.training.model import build
+    from facekeypoints.training.train import shard_loss
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
@@ -148,8 +148,8 @@ def test_ddp_gradient_equals_one_process_gradient_of_the_global_batch(tmp_path):
     torch = pytest.importorskip("torch")
     import torch.multiprocessing as tmp
 
-    from facekeypoints.model import build
-    from facekeypoints.train import masked_mse
+    from facekeypoints.training.model import build
+    from facekeypoints.training.train import masked_mse
 
     rng = np.random.default_rng(3)
     mask = rng.random((7, 15)) > 0.3

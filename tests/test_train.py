@@ -20,7 +20,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory, data_dir, cache):
-    from facekeypoints.train import TrainConfig, train
+    from facekeypoints.training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=[str(data_dir / "300w" / "afw")], out=str(out), epochs=6, batch_size=32, limit=256,
@@ -30,9 +30,9 @@ def short_run(tmp_path_factory, data_dir, cache):
 
 
 def test_short_training_lowers_validation_error(short_run, data_dir, cache):
-    from facekeypoints.data.dataset import load, split
-    from facekeypoints.model import build
-    from facekeypoints.train import TrainConfig, validate
+    from facekeypoints.training.data.dataset import load, split
+    from facekeypoints.training.model import build
+    from facekeypoints.training.train import TrainConfig, validate
 
     hist = json.loads((short_run / "history.json").read_text())["history"]
     assert len(hist) == 6
@@ -50,13 +50,13 @@ def test_short_training_lowers_validation_error(short_run, data_dir, cache):
 def test_export_matches_torch(short_run, tmp_path, data_dir):
     import onnxruntime as ort
 
-    from facekeypoints.export import export
-    from facekeypoints.train import load_checkpoint, predict_crops
+    from facekeypoints.training.checkpoint import load_checkpoint, predict_crops
+    from facekeypoints.training.export import export
 
     onnx_path = tmp_path / "m.onnx"
     meta = export(short_run / "best.pt", onnx_path)
     assert meta["max_abs_diff_vs_torch"] < 1e-4 and meta["keypoints"][0] == "left_eye_center"
-    from facekeypoints.data.kaggle import load_training
+    from facekeypoints.training.data.kaggle import load_training
 
     imgs = load_training(data_dir / "kaggle_format" / "training.csv").images[:16]
     net, _ = load_checkpoint(short_run / "best.pt")
@@ -94,7 +94,7 @@ def test_resume_after_kill_loses_at_most_one_epoch(tmp_path, data_dir, cache):
     assert r.returncode == 0, r.stderr[-2000:]
     hist = json.loads((out / "history.json").read_text())["history"]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
-    from facekeypoints.train import TrainConfig, load_checkpoint
+    from facekeypoints.training.train import TrainConfig, load_checkpoint
 
     model, ckpt = load_checkpoint(out / "best.pt")
     assert ckpt["arch"] == TrainConfig.arch == "integral"
@@ -111,7 +111,7 @@ def test_resume_without_checkpoint_is_one_line(tmp_path, data_dir):
 
 
 def test_seed_baseline_is_the_big_original_design():
-    from facekeypoints.model import build, count_parameters
+    from facekeypoints.training.model import build, count_parameters
 
     assert count_parameters(build("seed")) > 7_000_000
     for arch in ("integral", "compact"):  # the default and the dense-layer variant: a tenth or less
@@ -121,8 +121,8 @@ def test_seed_baseline_is_the_big_original_design():
 def test_oversampling_and_focus_phase(tmp_path, data_dir, cache, monkeypatch):
     """300-W faces drawn twice per main epoch, then a focus epoch on 300-W alone; a finished
     run can gain a focus phase by --resume."""
-    from facekeypoints.data.dataset import load, split
-    from facekeypoints.train import TrainConfig, lr_factor, sampling_index, train
+    from facekeypoints.training.data.dataset import load, split
+    from facekeypoints.training.train import TrainConfig, lr_factor, sampling_index, train
 
     assert sampling_index(["300w", "udacity", "300w"], {"300w": 3}).tolist() == [0, 0, 0, 1, 2, 2, 2]
     assert sampling_index(["a", "b"], {}).tolist() == [0, 1]

@@ -22,9 +22,9 @@ import pytest
 
 from facekeypoints.geometry import frame_from_keypoints
 from facekeypoints.metrics import nme_per_face
-from facekeypoints.smoothing import EmaFilter, NoSmoothing, OneEuroFilter, make_smoother
-from facekeypoints.video import VideoTracker, match_boxes
-from facekeypoints.videoio import CSV_HEADER, parse_source
+from facekeypoints.video.io import CSV_HEADER, parse_source
+from facekeypoints.video.smoothing import EmaFilter, NoSmoothing, OneEuroFilter, make_smoother
+from facekeypoints.video.tracker import VideoTracker, match_boxes
 
 sys.path.insert(0, str(Path(__file__).parent))
 import videos  # noqa: E402
@@ -309,12 +309,12 @@ def test_cli_show_without_display_is_a_clear_error(clip_file):
 
 def test_live_window_keys_and_quit(clip_file, tmp_path, monkeypatch):
     """--show logic with OpenCV's window calls faked (CI has no display): keys pick filters, q quits."""
-    import facekeypoints.display
-    from facekeypoints.videoio import LiveView, filter_names, run_video
+    import facekeypoints.video.display
+    from facekeypoints.video.io import LiveView, filter_names, run_video
 
     keys = [ord("f"), ord("f"), ord("0"), ord("2"), 255, ord("q")]
     shown = []
-    monkeypatch.setattr(facekeypoints.display, "require_display", lambda: None)
+    monkeypatch.setattr(facekeypoints.video.display, "require_display", lambda: None)
     monkeypatch.setattr(cv2, "imshow", lambda title, img: shown.append(img.shape))
     monkeypatch.setattr(cv2, "waitKey", lambda ms=0: keys.pop(0) if keys else 255)
     monkeypatch.setattr(cv2, "destroyWindow", lambda title: None)
@@ -355,7 +355,7 @@ def test_cli_filters(clip_file, tmp_path):
 
 
 def test_video_path_never_imports_torch():
-    code = ("import sys, numpy as np, facekeypoints as fk; import facekeypoints.videoio, facekeypoints.commands.video;"
+    code = ("import sys, numpy as np, facekeypoints as fk; import facekeypoints.video.io, facekeypoints.commands.video;"
             "fk.VideoTracker().update(np.zeros((120, 160, 3), np.uint8), 0.0);"
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

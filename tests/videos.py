@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facekeypoints.data.landmarks import FaceSample, load_300w
 from facekeypoints.schema import INDEX
+from facekeypoints.training.data.landmarks import FaceSample, load_300w
 
 W, H = 640, 480
 FPS = 30.0

@@ -18,9 +18,9 @@ import numpy as np
 from client import PeerClient
 from mediapipe_map import CANDIDATES, FACEMESH_TO_15, from_facemesh
 
-from facekeypoints.data.landmarks import load_300w, split_by_group
 from facekeypoints.metrics import interocular
 from facekeypoints.schema import KEYPOINT_NAMES, LEFT_EYE, RIGHT_EYE
+from facekeypoints.training.data.landmarks import load_300w, split_by_group
 
 ROOT = Path(__file__).resolve().parents[2]
 

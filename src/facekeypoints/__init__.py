@@ -20,20 +20,20 @@ _LAZY = {
     "KeypointDetector": "pipeline",
     "Face": "pipeline",
     "draw": "drawing",
-    "HaarDetector": "detectors",
-    "Detection": "detectors",
+    "HaarDetector": "detection",
+    "Detection": "detection",
     "OnnxKeypointModel": "runtime",
     "read_image": "imageio",
     "FkpError": "errors",
     "apply_filter": "filters",
     "FILTERS": "filters",
-    "VideoTracker": "video",
+    "VideoTracker": "video.tracker",
 }
 
 __all__ = ["FLIP_PAIRS", "KAGGLE_COLUMNS", "KEYPOINT_NAMES", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .detectors import Detection, HaarDetector  # noqa: F401
+    from .detection import Detection, HaarDetector  # noqa: F401
     from .drawing import draw  # noqa: F401
     from .errors import FkpError  # noqa: F401
     from .imageio import read_image  # noqa: F401

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .detectors import Detection, FaceDetector, HaarDetector
+from .detection import Detection, FaceDetector, make_detector
+from .detection.verifier import OnnxFaceVerifier, default_verifier_path
 from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
 from .imageio import as_image, to_gray
-from .runtime import OnnxFaceVerifier, OnnxKeypointModel, default_verifier_path
+from .runtime import OnnxKeypointModel
 from .schema import KEYPOINT_NAMES
 
 # Keypoints whose face frame is under this fraction of the side the detector's box implies
@@ -61,7 +62,9 @@ class KeypointDetector:
     """Find every face in a photo and its 15 keypoints.
 
     ``model``: path to an ONNX model (default: the one shipped in the package).
-    ``detector``: callable ``gray -> list[Detection]`` (default: :class:`HaarDetector`).
+    ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("haar", "haar-fast";
+    default: :data:`~facekeypoints.detection.DEFAULT_DETECTOR`) or any callable
+    ``gray or BGR image -> list[Detection]``.
     ``refine``: number of re-centred passes after the first (0 = single pass).
     ``flip``: average the final pass with its mirror image (:func:`~facekeypoints.geometry.mirror_average`).
     ``min_keypoint_scale``: drop detections whose keypoints span less than this fraction of
@@ -72,11 +75,11 @@ class KeypointDetector:
     """
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
-                 detector: FaceDetector | None = None, refine: int = 1, threads: int | None = None,
+                 detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
                  flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE) -> None:
         self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
-        self.detector = detector if detector is not None else HaarDetector()
+        self.detector = make_detector(detector)
         self.refine = refine
         self.flip = flip
         self.min_keypoint_scale = min_keypoint_scale

@@ -25,12 +25,7 @@ def default_model_path() -> Path:
     return Path(str(resources.files("facekeypoints") / "models" / "default.onnx"))
 
 
-def default_verifier_path() -> Path:
-    """The face verifier that ships inside the package."""
-    return Path(str(resources.files("facekeypoints") / "models" / "verifier.onnx"))
-
-
-def _session(path: Path, threads: int | None, verify: bool) -> tuple[object, dict]:
+def onnx_session(path: Path, threads: int | None, verify: bool) -> tuple[object, dict]:
     """An onnxruntime session for ``path`` and its JSON sidecar (sha256 checked)."""
     import onnxruntime as ort
 
@@ -60,7 +55,7 @@ def _session(path: Path, threads: int | None, verify: bool) -> tuple[object, dic
     return sess, meta
 
 
-def _as_batch(crops: np.ndarray) -> np.ndarray:
+def as_batch(crops: np.ndarray) -> np.ndarray:
     crops = np.asarray(crops)
     if crops.ndim == 2:
         crops = crops[None]
@@ -74,29 +69,14 @@ class OnnxKeypointModel:
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, verify: bool = True) -> None:
         self.path = Path(path) if path is not None else default_model_path()
-        self.session, self.meta = _session(self.path, threads, verify)
+        self.session, self.meta = onnx_session(self.path, threads, verify)
         if tuple(self.meta.get("keypoints", KEYPOINT_NAMES)) != KEYPOINT_NAMES:
             raise FkpError(f"{self.path}: model's keypoints differ from this version's schema")
         self.input_name = self.session.get_inputs()[0].name
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        x = _as_batch(crops)
+        x = as_batch(crops)
         if len(x) == 0:
             return np.zeros((0, NUM_KEYPOINTS, 2), np.float32)
         y = self.session.run(None, {self.input_name: x})[0]
         return np.asarray(y, np.float32).reshape(len(x), NUM_KEYPOINTS, 2)
-
-
-class OnnxFaceVerifier:
-    """(N, 96, 96) uint8 crops -> (N,) probability that each is a face, framed the keypoint way."""
-
-    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, verify: bool = True) -> None:
-        self.path = Path(path) if path is not None else default_verifier_path()
-        self.session, self.meta = _session(self.path, threads, verify)
-        self.input_name = self.session.get_inputs()[0].name
-
-    def predict(self, crops: np.ndarray) -> np.ndarray:
-        x = _as_batch(crops)
-        if len(x) == 0:
-            return np.zeros((0,), np.float32)
-        return np.asarray(self.session.run(None, {self.input_name: x})[0], np.float32).reshape(len(x))

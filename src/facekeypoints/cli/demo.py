@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import filter_option
+from .options import filter_option
 
 
 def demo_photo() -> str:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(rec, indent=2))
     print(f"{len(rec['faces'])} face(s) in {photo}; annotated image written to {args.out}")
     if args.show:
-        from ..display import require_display, show
+        from ..video.display import require_display, show
 
         require_display()
         show("fkp demo", annotated)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import filter_option
+from .options import filter_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.show and workers > 1:
         raise FkpError("--show works with --workers 1 only (one window, one photo at a time)")
     if args.show:
-        from ..display import require_display
+        from ..video.display import require_display
 
         require_display()
     inputs = expand_inputs(args.inputs)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
                     write_image_atomic(final, annotated)
             if annotated is not None and args.show:
-                from ..display import show
+                from ..video.display import show
 
                 if not show("fkp detect", annotated):
                     break
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True):
-    from ..detectors import HaarDetector
+    from ..detection import HaarDetector
     from ..pipeline import KeypointDetector
 
     return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads,
@@ -172,7 +172,7 @@ class _Pool:
             Path(self.outdir).mkdir(parents=True, exist_ok=True)
         if "forkserver" in mp.get_all_start_methods():
             ctx = mp.get_context("forkserver")  # no fork of a threaded parent; imports paid once
-            ctx.set_forkserver_preload(["facekeypoints.commands.detect", "facekeypoints.pipeline",
+            ctx.set_forkserver_preload(["facekeypoints.cli.detect", "facekeypoints.pipeline",
                                         "facekeypoints.photos"])
         else:
             ctx = mp.get_context("spawn")

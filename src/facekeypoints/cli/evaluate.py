@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..data.harmonise import format_offsets
-    from ..evaluate import evaluate, format_table
+    from ..training.data.harmonise import format_offsets
+    from ..training.evaluate import evaluate, format_table
 
     res = evaluate(args.model, args.data, args.split, args.val_fraction, args.seed, args.refine, args.out, args.cache_dir,
                    gap=args.label_gap, flip=args.flip)

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..export import export
+    from ..training.export import export
 
     meta = export(args.checkpoint, args.out, args.atol)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, max |onnx - torch| = "

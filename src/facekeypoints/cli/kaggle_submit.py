@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import kaggle
-    from ..evaluate import load_predictor
+    from ..training.data import kaggle
+    from ..training.evaluate import load_predictor
 
     test = kaggle.load_test(args.test)
     lookup = kaggle.read_lookup(args.lookup)

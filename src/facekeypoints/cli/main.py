@@ -1,6 +1,6 @@
 """``fkp`` / ``facekeypoints`` command line.
 
-Each sub-command lives in ``facekeypoints/commands/<name>.py`` with a
+Each sub-command lives in ``facekeypoints/cli/<name>.py`` with a
 ``register(subparsers)`` function; heavy imports (torch, onnxruntime) happen
 inside the handlers, so ``fkp detect`` never imports torch.
 """
@@ -12,8 +12,8 @@ import importlib
 import importlib.util
 import sys
 
-from . import __version__
-from .errors import FkpError
+from .. import __version__
+from ..errors import FkpError
 
 COMMANDS = ("detect", "demo", "video", "filters", "serve", "train", "evaluate", "visualize", "export", "kaggle_submit")
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        mod_name = f"facekeypoints.commands.{name}"
+        mod_name = f"facekeypoints.cli.{name}"
         if importlib.util.find_spec(mod_name) is None:
             continue
         importlib.import_module(mod_name).register(sub)

@@ -1,4 +1,4 @@
-"""CLI sub-commands, one module each (see facekeypoints.cli)."""
+"""Options shared by several sub-commands."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def _oversample(items: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import TrainConfig, train
+    from ..training.train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,

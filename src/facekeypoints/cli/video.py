@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import filter_option
+from .options import filter_option
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -49,8 +49,8 @@ def run_webcam(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import FkpError
-    from ..video import VideoTracker, video_detector
-    from ..videoio import run_video
+    from ..video.io import run_video
+    from ..video.tracker import VideoTracker, video_detector
 
     if args.max_faces is not None and args.max_faces < 1:
         raise FkpError("--max-faces must be at least 1")

@@ -22,11 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..data.augment import AugmentConfig, eval_batch, make_batch
-    from ..data.dataset import load, split
     from ..errors import FkpError
-    from ..evaluate import load_predictor, predict_faces
-    from ..visualize import grid, save_grid
+    from ..training.data.augment import AugmentConfig, eval_batch, make_batch
+    from ..training.data.dataset import load, split
+    from ..training.evaluate import load_predictor, predict_faces
+    from ..training.visualize import grid, save_grid
 
     faces = load(args.data, args.cache_dir)
     if args.split == "val":

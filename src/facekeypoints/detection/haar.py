@@ -1,31 +1,14 @@
-"""Face detectors. The default is OpenCV's Haar cascade, tuned for recall.
-
-A detector is any callable ``gray -> list[Detection]``; pass your own to
-:class:`facekeypoints.KeypointDetector` (face-alignment style pluggable detectors).
-"""
+"""OpenCV's Haar cascade, the original write-up's face detector, tuned for recall."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Protocol
 
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Detection:
-    """A face box (x0, y0, x1, y1) in image pixels, a confidence, and the roll
-    angle (radians) at which it was found (non-zero for rotated retries)."""
-
-    box: tuple[float, float, float, float]
-    score: float | None = None
-    angle: float = 0.0
-
-
-class FaceDetector(Protocol):
-    def __call__(self, gray: np.ndarray) -> list[Detection]: ...
+from ..imageio import to_gray
+from .base import Detection, box_iou, nms
 
 
 def load_cascade(name: str) -> cv2.CascadeClassifier:
@@ -35,35 +18,6 @@ def load_cascade(name: str) -> cv2.CascadeClassifier:
     if c.empty():
         raise RuntimeError(f"OpenCV cascade {path} could not be loaded; install opencv-python-headless<5")
     return c
-
-
-def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def nms(dets: list[Detection], iou: float = 0.3) -> list[Detection]:
-    """Greedy non-maximum suppression; also drops boxes mostly inside a kept one."""
-    order = sorted(dets, key=lambda d: -(d.score if d.score is not None else 0.0))
-    kept: list[Detection] = []
-    for d in order:
-        ok = True
-        for k in kept:
-            if box_iou(d.box, k.box) > iou:
-                ok = False
-                break
-            # a box whose centre lies inside a kept box of similar size is a duplicate
-            cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
-            if k.box[0] < cx < k.box[2] and k.box[1] < cy < k.box[3]:
-                ok = False
-                break
-        if ok:
-            kept.append(d)
-    return kept
 
 
 class HaarDetector:
@@ -147,8 +101,7 @@ class HaarDetector:
         return out
 
     def __call__(self, gray: np.ndarray) -> list[Detection]:
-        if gray.ndim == 3:
-            gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+        gray = to_gray(gray)
         h, w = gray.shape[:2]
         if min(h, w) < self.min_size:
             return []

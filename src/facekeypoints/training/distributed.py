@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .errors import FkpError
+from ..errors import FkpError
 
 T = TypeVar("T")
 

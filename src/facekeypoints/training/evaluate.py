@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
+from .. import metrics
+from ..fileio import write_json_atomic
+from ..geometry import CROP_SIZE, crop, frame_from_keypoints, mirror_average
+from ..schema import KEYPOINT_NAMES
 from .data.augment import eval_batch, eval_frames
 from .data.dataset import FaceSet, load, split
 from .data.harmonise import label_gap
-from .fileio import write_json_atomic
-from .geometry import CROP_SIZE, crop, frame_from_keypoints, mirror_average
-from .schema import KEYPOINT_NAMES
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -29,11 +29,11 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 def load_predictor(model: str | os.PathLike | None, threads: int | None = None) -> Predictor:
     """A function (N, 96, 96) uint8 -> (N, 15, 2) crop pixels for an ONNX file or checkpoint."""
     if model is not None and str(model).endswith((".pt", ".pth", ".ckpt")):
-        from .train import load_checkpoint, predict_crops
+        from .checkpoint import load_checkpoint, predict_crops
 
         net, _ = load_checkpoint(model)
         return lambda crops: predict_crops(net, crops)
-    from .runtime import OnnxKeypointModel
+    from ..runtime import OnnxKeypointModel
 
     return OnnxKeypointModel(model, threads=threads).predict
 
@@ -65,13 +65,13 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
     """Evaluate on the validation split (default), the training split or all faces; write
     JSON + PNG to ``out_dir``. ``flip``: mirror-average the final pass (the photo pipeline's
     default). ``gap``: also measure each set's label convention against 300-W's
-    (:func:`facekeypoints.data.harmonise.label_gap`; use the training split; single passes)."""
+    (:func:`facekeypoints.training.data.harmonise.label_gap`; use the training split; single passes)."""
     faces = load(data, cache_dir)
     if split_name != "all":
         tr, va = split(faces, val_fraction, seed)
         faces = faces.subset(va if split_name == "val" else tr)
     if len(faces) == 0:
-        from .errors import FkpError
+        from ..errors import FkpError
 
         raise FkpError("no faces to evaluate (empty validation split?)")
     predict = predictor or load_predictor(model)

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from .errors import FkpError
-from .fileio import write_json_atomic
-from .geometry import CROP_SIZE
+from .. import __version__
+from ..errors import FkpError
+from ..fileio import write_json_atomic
+from ..geometry import CROP_SIZE
+from ..schema import KEYPOINT_NAMES, NUM_KEYPOINTS
+from .checkpoint import load_checkpoint
 from .model import denormalise
-from .schema import KEYPOINT_NAMES, NUM_KEYPOINTS
-from .train import load_checkpoint
 
 
 class _Deployed(nn.Module):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .geometry import CROP_SIZE
-from .schema import NUM_KEYPOINTS
+from ..geometry import CROP_SIZE
+from ..schema import NUM_KEYPOINTS
 
 OUT = 2 * NUM_KEYPOINTS
 

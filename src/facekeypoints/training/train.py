@@ -22,16 +22,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import metrics
+from ..errors import FkpError
+from ..fileio import write_json_atomic
+from ..schema import KEYPOINT_NAMES
 from . import distributed as ddp
-from . import metrics
+from .checkpoint import load_checkpoint, predict_crops  # noqa: F401 - re-exported for callers of train
 from .data.augment import AugmentConfig, make_batch
 from .data.dataset import FaceSet, load, split
 from .data.harmonise import harmonise
-from .errors import FkpError
 from .evaluate import predict_faces
-from .fileio import write_json_atomic
-from .model import build, count_parameters, denormalise, normalise
-from .schema import KEYPOINT_NAMES
+from .model import build, count_parameters, normalise
 
 
 @dataclass
@@ -92,21 +93,6 @@ def shard_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, glo
     fall across the ranks. ``weight`` 0 marks a stand-in face on a rank whose share is empty."""
     part = masked_sse(pred, target, mask) * (weight / max(global_count, 1.0))
     return part * world, part
-
-
-def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256,
-                  device: torch.device | None = None) -> np.ndarray:
-    """(N, 96, 96) uint8 -> (N, 15, 2) crop pixels (``device``: where the model is; default CPU)."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch])
-            if device is not None:
-                x = x.to(device)
-            x = x.float().div_(255).unsqueeze(1)
-            out.append(denormalise(model(x)).float().cpu().numpy().reshape(-1, len(KEYPOINT_NAMES), 2))
-    return np.concatenate(out) if out else np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
 
 
 def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv | None = None, refine: int = 1) -> dict:
@@ -462,18 +448,3 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         log(f"epoch {epoch + 1:3d}/{cfg.epochs + focus_epochs}{' focus' if in_focus else ''}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
             f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
     return best_metrics
-
-
-def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """Load a training checkpoint on the CPU (whatever device trained it)."""
-    p = Path(path)
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        model = build(ckpt["arch"])
-        model.load_state_dict(ckpt["model"])
-    except FileNotFoundError:
-        raise FkpError(f"{p}: no such checkpoint") from None
-    except Exception as e:  # noqa: BLE001 - any unpickling problem is a bad file to the user
-        raise FkpError(f"{p}: not a facekeypoints checkpoint ({type(e).__name__})") from None
-    model.eval()
-    return model, ckpt

@@ -7,7 +7,7 @@ photos are held out by the same group split as the keypoint model):
 * random boxes of face size away from the face,
 * badly placed boxes on the face (a quarter-size patch, or half a face off).
 
-    python -m facekeypoints.train_verifier --data ../shared/data --out src/facekeypoints/models/verifier.onnx
+    python -m facekeypoints.training.train_verifier --data ../shared/data --out src/facekeypoints/models/verifier.onnx
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..detection import HaarDetector, box_iou
+from ..fileio import write_json_atomic
+from ..geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
+from ..imageio import read_image, to_gray
 from .data.augment import AugmentConfig, eval_batch, make_batch
 from .data.dataset import load, resolve, split
 from .data.landmarks import in_validation, load_300w, load_udacity
-from .detectors import HaarDetector, box_iou
-from .fileio import write_json_atomic
-from .geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
-from .imageio import read_image, to_gray
 from .model import VerifierNet
 
 
@@ -156,7 +156,7 @@ def train_verifier(data: list[str], out: str, epochs: int = 12, seed: int = 0, c
 def _export(model: nn.Module, out: str, metrics: dict) -> None:
     import onnxruntime as ort
 
-    from . import __version__
+    from .. import __version__
     from .export import _fuse_bn, sha256
 
     class Prob(nn.Module):

@@ -8,8 +8,8 @@ import os
 import cv2
 import numpy as np
 
-from .drawing import SIDE_COLORS
-from .schema import SIDES
+from ..drawing import SIDE_COLORS
+from ..schema import SIDES
 
 
 def grid(crops: np.ndarray, keypoints: np.ndarray | None = None, predictions: np.ndarray | None = None,
@@ -37,6 +37,6 @@ def grid(crops: np.ndarray, keypoints: np.ndarray | None = None, predictions: np
 
 
 def save_grid(path: str | os.PathLike, image: np.ndarray) -> None:
-    from .imageio import write_image_atomic
+    from ..imageio import write_image_atomic
 
     write_image_atomic(path, image)

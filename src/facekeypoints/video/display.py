@@ -8,7 +8,7 @@ import sys
 import cv2
 import numpy as np
 
-from .errors import FkpError
+from ..errors import FkpError
 
 GUI_HINT = ("the installed OpenCV has no window support (opencv-python-headless); for --show install a GUI build: "
             "pip uninstall -y opencv-python-headless && pip install 'opencv-python>=4.8,<5'")

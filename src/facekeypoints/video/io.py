@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import FkpError, InputError
-from .schema import KEYPOINT_NAMES
+from ..errors import FkpError, InputError
+from ..schema import KEYPOINT_NAMES
 
 CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
     f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
@@ -211,7 +211,7 @@ class RunResult:
 def filter_names() -> list[str]:
     """Names of the live filters (empty when the filters module is not installed)."""
     try:
-        from .filters import FILTERS
+        from ..filters import FILTERS
     except ImportError:
         return []
     return [f if isinstance(f, str) else str(getattr(f, "name", f)) for f in FILTERS]
@@ -228,7 +228,7 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
         require_display()
     filters = list(filters)
     if filters:
-        from .filters import check_filter_names
+        from ..filters import check_filter_names
 
         check_filter_names(filters)
     src = open_source(source)
@@ -292,10 +292,10 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
 
 def _render(frame: np.ndarray, faces: Sequence, filters: Sequence[str]) -> np.ndarray:
     if filters:
-        from .filters import apply_filter
+        from ..filters import apply_filter
 
         return apply_filter(frame, faces, list(filters))
-    from .drawing import draw
+    from ..drawing import draw
 
     return draw(frame, faces)
 

@@ -16,7 +16,7 @@ instead:
    track that slid onto background is noticed within a few frames;
 4. matches detections to tracks by overlap (IoU or centre distance), keeps ids,
    gives new faces new ids and drops tracks that are lost and not re-detected;
-5. smooths each track's keypoints over time (:mod:`facekeypoints.smoothing`),
+5. smooths each track's keypoints over time (:mod:`facekeypoints.video.smoothing`),
    with the filter reset whenever a track is re-seeded from a detection.
 """
 
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from .detectors import Detection, HaarDetector, box_iou, load_cascade
-from .geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
-from .imageio import to_gray
-from .pipeline import Face, KeypointDetector
-from .schema import INDEX
+from ..detection import Detection, HaarDetector, box_iou, load_cascade
+from ..geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
+from ..imageio import to_gray
+from ..pipeline import Face, KeypointDetector
+from ..schema import INDEX
 from .smoothing import SMOOTHERS, Smoother, make_smoother
 
 _LE, _RE = INDEX["left_eye_center"], INDEX["right_eye_center"]

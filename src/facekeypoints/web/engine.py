@@ -86,7 +86,7 @@ def parse_filters(spec: str | Sequence[str] | None) -> list[str]:
 
 def tracker_available() -> bool:
     try:
-        from ..video import VideoTracker  # noqa: F401
+        from ..video.tracker import VideoTracker  # noqa: F401
     except ImportError:
         return False
     return True
@@ -163,12 +163,12 @@ class Engine:
 def _make_tracker(engine: Engine) -> Any | None:
     """A fresh ``VideoTracker`` for one webcam connection (sharing the ONNX model), or None without the video module."""
     try:
-        from ..video import VideoTracker
+        from ..video.tracker import VideoTracker
     except ImportError:
         return None
     if "detector" not in inspect.signature(VideoTracker).parameters:
         return VideoTracker()
-    from ..detectors import HaarDetector
+    from ..detection import HaarDetector
 
     # The tracker's own default (small detection copy, no rotated retries), but on the shared model.
     det = KeypointDetector(engine.model, detector=HaarDetector(max_side=480, retry_angles=(), profile=False),

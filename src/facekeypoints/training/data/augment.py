@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, Frame, eye_angle
-from ..schema import INDEX, flip_keypoints, flip_mask
+from ...geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, Frame, eye_angle
+from ...schema import INDEX, flip_keypoints, flip_mask
 from .dataset import CONTEXT
 
 _LE, _RE = INDEX["left_eye_center"], INDEX["right_eye_center"]

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import InputError
-from ..geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
-from ..imageio import read_image, to_gray
-from ..schema import NUM_KEYPOINTS
+from ...errors import InputError
+from ...geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
+from ...imageio import read_image, to_gray
+from ...schema import NUM_KEYPOINTS
 from . import kaggle
 from .landmarks import FaceSample, in_validation, load_300w, load_udacity
 

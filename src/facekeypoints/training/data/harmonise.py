@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..schema import KEYPOINT_NAMES, LEFT_EYE_OUTER, NUM_KEYPOINTS, RIGHT_EYE_OUTER
+from ...schema import KEYPOINT_NAMES, LEFT_EYE_OUTER, NUM_KEYPOINTS, RIGHT_EYE_OUTER
 
 # (15, 2) per source: (along the eye line towards the subject's left, perpendicular
 # towards the chin), in outer-eye-corner distances; KEYPOINT_NAMES order. Measured by

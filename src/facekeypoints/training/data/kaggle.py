@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..geometry import CROP_SIZE
-from ..schema import KAGGLE_COLUMNS, NUM_KEYPOINTS
+from ...errors import InputError
+from ...geometry import CROP_SIZE
+from ...schema import KAGGLE_COLUMNS, NUM_KEYPOINTS
 
 N_PIXELS = CROP_SIZE * CROP_SIZE
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..schema import from_ibug68
+from ...errors import InputError
+from ...schema import from_ibug68
 
 
 @dataclass(frozen=True)
