@@ -57,7 +57,7 @@ def imports(root: Path, top: str = "facekeypoints") -> list[Import]:
                 return absolute[len(top) + 1:]
             return None
 
-        def visit(node: ast.AST, in_function: bool, mod: str = name) -> None:
+        def visit(node: ast.AST, in_function: bool, mod: str = name, package: str = package) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.If) and _is_type_checking(child):
                     continue  # annotations only, never executed
@@ -80,7 +80,7 @@ def imports(root: Path, top: str = "facekeypoints") -> list[Import]:
                     for a in child.names:
                         sub = f"{target}.{a.name}" if target else a.name
                         found.append(Import(mod, sub if sub in mods else target, fn, child.lineno))
-                visit(child, fn, mod)
+                visit(child, fn, mod, package)
 
         visit(ast.parse(path.read_text(), str(path)), False)
     return found

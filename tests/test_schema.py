@@ -51,3 +51,32 @@ def test_ibug68_mapping():
     np.testing.assert_allclose(kp[schema.INDEX["mouth_right_corner"]], pts[48])
     with pytest.raises(ValueError):
         schema.from_ibug68(pts[:67])
+
+
+def test_ibug68_regions_cover_every_point_once():
+    idx = sorted(i for r in schema.IBUG68_REGIONS.values() for i in r)
+    assert idx == list(range(68))
+    assert schema.IBUG68_REGION_OF[36] == "right_eye" and schema.IBUG68_REGION_OF[45] == "left_eye"
+
+
+def test_ibug68_flip_permutation_is_an_involution_that_keeps_the_midline():
+    perm = schema.IBUG68_FLIP_PERMUTATION
+    np.testing.assert_array_equal(perm[perm], np.arange(68))
+    assert [i for i in range(68) if perm[i] == i] == [8, 27, 28, 29, 30, 33, 51, 57, 62, 66]
+    # each region maps onto its mirror region
+    for name, idx in schema.IBUG68_REGIONS.items():
+        mirror = name.replace("left", "@").replace("right", "left").replace("@", "right")
+        assert sorted(perm[list(idx)]) == sorted(schema.IBUG68_REGIONS[mirror]), name
+
+
+def test_flipping_68_points_agrees_with_flipping_the_15(data_dir):
+    from facekeypoints.training.data.landmarks import read_pts
+
+    pts = read_pts(next((data_dir / "300w" / "afw").glob("*.pts")))
+    w = 400.0
+    flipped68 = schema.flip_keypoints(pts, w)
+    np.testing.assert_allclose(schema.from_ibug68(flipped68), schema.flip_keypoints(schema.from_ibug68(pts), w),
+                               atol=1e-3)
+    # a mirrored face's right eye contour is the original's left one, mirrored
+    np.testing.assert_allclose(flipped68[36:42, 0].mean(), w - 1 - pts[42:48, 0].mean(), atol=1e-3)
+    assert schema.flip_mask(np.arange(68) < 17).sum() == 17

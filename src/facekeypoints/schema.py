@@ -77,6 +77,45 @@ IBUG68_TO_15: dict[str, tuple[int, ...]] = {
     "mouth_center_bottom_lip": (57,),
 }
 
+#: The 68 iBUG landmarks (300-W, dlib's shape predictor), 0-based, by region. "right" and
+#: "left" are the subject's own, as everywhere: the right eye (36-41) is on the image's left.
+IBUG68_REGIONS: dict[str, tuple[int, ...]] = {
+    "jaw": tuple(range(0, 17)),
+    "right_eyebrow": tuple(range(17, 22)),
+    "left_eyebrow": tuple(range(22, 27)),
+    "nose_bridge": tuple(range(27, 31)),
+    "nose_base": tuple(range(31, 36)),
+    "right_eye": tuple(range(36, 42)),
+    "left_eye": tuple(range(42, 48)),
+    "outer_lip": tuple(range(48, 60)),
+    "inner_lip": tuple(range(60, 68)),
+}
+NUM_LANDMARKS = 68
+#: Region name of each of the 68 points.
+IBUG68_REGION_OF: tuple[str, ...] = tuple(r for i in range(NUM_LANDMARKS)
+                                          for r, idx in IBUG68_REGIONS.items() if i in idx)
+#: Regions drawn as closed contours (the others are open polylines).
+IBUG68_CLOSED: frozenset[str] = frozenset({"right_eye", "left_eye", "outer_lip", "inner_lip"})
+
+_IBUG68_PAIRS: tuple[tuple[int, int], ...] = (
+    *((i, 16 - i) for i in range(8)),                      # jaw, 8 is the chin
+    (17, 26), (18, 25), (19, 24), (20, 23), (21, 22),      # brows
+    (31, 35), (32, 34),                                    # nose base; bridge 27-30 and 33 on the midline
+    (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),  # eyes, corners and lids
+    (48, 54), (49, 53), (50, 52), (55, 59), (56, 58),      # outer lip; 51 and 57 on the midline
+    (60, 64), (61, 63), (65, 67),                          # inner lip; 62 and 66 on the midline
+)
+#: Permutation that maps landmark i to its mirror image after a horizontal flip.
+IBUG68_FLIP_PERMUTATION: np.ndarray = np.arange(NUM_LANDMARKS, dtype=np.int64)
+for _a, _b in _IBUG68_PAIRS:
+    IBUG68_FLIP_PERMUTATION[_a], IBUG68_FLIP_PERMUTATION[_b] = _b, _a
+
+#: (15, 68) weights: the 15 keypoints as a fixed linear function of the 68 landmarks
+#: (``IBUG68_TO_15_MATRIX @ points68``), so a 68-point model yields the 15 exactly.
+IBUG68_TO_15_MATRIX: np.ndarray = np.zeros((NUM_KEYPOINTS, NUM_LANDMARKS), np.float32)
+for _k, _name in enumerate(KEYPOINT_NAMES):
+    IBUG68_TO_15_MATRIX[_k, list(IBUG68_TO_15[_name])] = 1.0 / len(IBUG68_TO_15[_name])
+
 #: Indices used by the metrics: NME divides by the outer-eye-corner distance.
 LEFT_EYE_OUTER = INDEX["left_eye_outer_corner"]
 RIGHT_EYE_OUTER = INDEX["right_eye_outer_corner"]
@@ -101,21 +140,31 @@ def from_ibug68(points68: np.ndarray) -> np.ndarray:
     pts = np.asarray(points68, dtype=np.float64)
     if pts.shape != (68, 2):
         raise ValueError(f"expected (68, 2) landmarks, got {pts.shape}")
-    return np.stack([pts[list(IBUG68_TO_15[n])].mean(axis=0) for n in KEYPOINT_NAMES]).astype(np.float32)
+    return (IBUG68_TO_15_MATRIX.astype(np.float64) @ pts).astype(np.float32)
 
 
 def flip_keypoints(keypoints: np.ndarray, width: float) -> np.ndarray:
     """Mirror keypoints for an image flipped horizontally, swapping left/right names.
 
     ``width`` is the image width in the pixel-centre convention: x -> width - 1 - x.
-    Works on (..., 15, 2) arrays; NaNs (missing points) stay NaN.
+    Works on (..., 15, 2) and (..., 68, 2) arrays; NaNs (missing points) stay NaN.
     """
     kp = np.asarray(keypoints)
-    out = kp[..., FLIP_PERMUTATION, :].copy()
+    out = kp[..., flip_permutation(kp.shape[-2]), :].copy()
     out[..., 0] = (width - 1) - out[..., 0]
     return out
 
 
 def flip_mask(mask: np.ndarray) -> np.ndarray:
-    """Permute a (..., 15) presence mask the same way as :func:`flip_keypoints`."""
-    return np.asarray(mask)[..., FLIP_PERMUTATION].copy()
+    """Permute a (..., 15) or (..., 68) presence mask the same way as :func:`flip_keypoints`."""
+    m = np.asarray(mask)
+    return m[..., flip_permutation(m.shape[-1])].copy()
+
+
+def flip_permutation(n: int) -> np.ndarray:
+    """The left/right mirror permutation for the 15 keypoints or the 68 landmarks."""
+    if n == NUM_KEYPOINTS:
+        return FLIP_PERMUTATION
+    if n == NUM_LANDMARKS:
+        return IBUG68_FLIP_PERMUTATION
+    raise ValueError(f"no flip permutation for {n} points (15 or 68)")
