@@ -355,7 +355,7 @@ def test_cli_filters(clip_file, tmp_path):
 
 
 def test_video_path_never_imports_torch():
-    code = ("import sys, numpy as np, facekeypoints as fk; import facekeypoints.video.io, facekeypoints.commands.video;"
+    code = ("import sys, numpy as np, facekeypoints as fk; import facekeypoints.video.io, facekeypoints.cli.video;"
             "fk.VideoTracker().update(np.zeros((120, 160, 3), np.uint8), 0.0);"
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

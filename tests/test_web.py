@@ -403,7 +403,7 @@ def test_serve_cli_errors_are_one_line():
 
 def test_web_app_does_not_import_torch():
     code = ("import sys; from facekeypoints.web import create_app; create_app(); "
-            "import facekeypoints.commands.serve; print('torch' in sys.modules)")
+            "import facekeypoints.cli.serve; print('torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
