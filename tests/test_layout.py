@@ -198,3 +198,26 @@ def test_checker_finds_each_kind_of_violation(tmp_path):
 @pytest.mark.parametrize("command", sorted(TRAINING_COMMANDS))
 def test_training_commands_exist(command):
     assert (PACKAGE / (command.replace(".", "/") + ".py")).is_file()
+
+
+def test_detection_side_runs_where_torch_cannot_be_imported(tmp_path):
+    """As in a venv without torch: ``import torch`` fails, yet the package, the pipeline, the
+    web app and ``fkp demo`` work."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo.jpg"
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
+            "import facekeypoints, facekeypoints.pipeline, facekeypoints.web, facekeypoints.video.tracker\n"
+            "from facekeypoints.cli import main\n"
+            f"rc = main(['demo', '-o', {str(out)!r}])\n"
+            "sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 10_000 and "face" in r.stdout
+    # and the training commands say what is missing in one line instead of a traceback
+    code = ("import sys; sys.modules['torch'] = None\nfrom facekeypoints.cli import main\n"
+            "sys.exit(main(['train', '--data', 'nowhere', '--epochs', '1']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "torch" in r.stderr, r.stderr
