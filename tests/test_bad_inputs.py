@@ -613,3 +613,27 @@ def test_corpus_size():
 
 def test_usage_errors_exit_2():
     assert issubclass(OutputError, UsageError) and issubclass(UsageError, FkpError)
+
+
+def test_video_writer_failure_is_the_error_shown_and_leaves_no_partial(corpus, tmp_path, monkeypatch):
+    """Issue 14: when OpenCV cannot open the MP4 writer, that one-line error is what the user sees
+    (it used to be buried by a FileNotFoundError from the cleanup), and no partial file stays."""
+    import facekeypoints.video.io as vio
+    from facekeypoints.video.tracker import VideoTracker
+
+    class Unopened:
+        def __init__(self, *a, **k):
+            pass
+
+        def isOpened(self):  # noqa: N802 - OpenCV's name
+            return False
+
+        def release(self):
+            pass
+
+    d, _ = corpus
+    monkeypatch.setattr(vio.cv2, "VideoWriter", Unopened)
+    with pytest.raises(FkpError, match="cannot write mp4v") as e:
+        vio.run_video(str(d / "tiny.avi"), VideoTracker(), out=str(tmp_path / "o.mp4"), progress=False)
+    assert str(tmp_path / "o.mp4") in str(e.value)
+    assert list(tmp_path.iterdir()) == []
