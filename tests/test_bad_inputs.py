@@ -278,6 +278,8 @@ DEST_CASES = [
     *[(("visualize", "--data", "{d}/empty_data", "-o", "{dest}"), k, "grid.png") for k in ("folder", "sys")],
     (("visualize", "--data", "{d}/empty_data", "-o", "{tmp}/grid.xyz"), None, "unknown image type"),
     *[(("train", "--data", "{d}/empty_data", "--out", "{dest}"), k, "run") for k in ("under_file", "sys", "proc")],
+    *[(("evaluate", "--data", "{d}/empty_data", "--out", "{dest}"), k, "ev") for k in ("under_file", "sys")],
+    (("evaluate", "--data", "{d}/empty_data", "--out", "{d}/a_file.jpg"), None, "existing file"),
     (("train", "--data", "{d}/empty_data", "--out", "{d}/a_file.jpg"), None, "existing file"),
     (("detect", "{good}", "--json", "-", "--csv", "-"), None, "standard output"),
     (("detect", "{good}", "--filter", "sunglasses"), None, "--filter changes only"),
