@@ -307,6 +307,6 @@ def test_cli_detect_with_filters_writes_images(photo, tmp_path, capsys):
     # same filter as the API (JPEG re-encoding aside), and different from the plain photo
     assert np.abs(written.astype(int) - expected.astype(int)).mean() < 3
     assert np.abs(written.astype(int) - image.astype(int)).mean() > 1
-    assert main(["detect", str(path), "--filter", "dog,nope", "-o", str(tmp_path / "b")]) == 1
+    assert main(["detect", str(path), "--filter", "dog,nope", "-o", str(tmp_path / "b")]) == 2  # a usage error
     assert "unknown filter 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()

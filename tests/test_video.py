@@ -236,19 +236,19 @@ def test_cli_writes_video_csv_and_jsonl(clip_file, tmp_path):
     assert not list(tmp_path.glob(".*partial*"))  # temp files renamed
 
 
-def test_cli_missing_camera_is_one_line_error():
-    r = run_fkp("video", "99", "--quiet")
+def test_cli_missing_camera_is_one_line_error(tmp_path):
+    r = run_fkp("video", "99", "--quiet", "--csv", str(tmp_path / "c.csv"))
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fkp: camera 99"), r.stderr
 
 
 def test_cli_missing_file_and_bad_file(tmp_path):
-    r = run_fkp("video", str(tmp_path / "nope.mp4"))
+    r = run_fkp("video", str(tmp_path / "nope.mp4"), "--csv", str(tmp_path / "c.csv"))
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"fkp: {tmp_path / 'nope.mp4'}: no such file"]
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video" * 100)
-    r = run_fkp("video", str(bad))
+    r = run_fkp("video", str(bad), "--csv", str(tmp_path / "c.csv"))
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
@@ -277,10 +277,14 @@ def test_cli_sigint_finalises_outputs(data_dir, tmp_path):
     out, csv_path = tmp_path / "o.mp4", tmp_path / "o.csv"
     proc = subprocess.Popen([*FKP, "video", str(src), "-o", str(out), "--csv", str(csv_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    partial = tmp_path / ".o.partial.csv"
+
+    def partial_csv():  # the unique temporary name: .o.<random>.partial.csv
+        return next(iter(tmp_path.glob(".o.*.partial.csv")), None)
+
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if partial.exists() and partial.stat().st_size > 4000:  # header + a few frames
+        partial = partial_csv()
+        if partial is not None and partial.exists() and partial.stat().st_size > 4000:  # header + a few frames
             break
         time.sleep(0.05)
     assert proc.poll() is None, "fkp video ended before it could be interrupted"
@@ -295,7 +299,7 @@ def test_cli_sigint_finalises_outputs(data_dir, tmp_path):
     assert all(len(r) == len(CSV_HEADER) and all(v != "" for v in r) for r in rows[1:])
     assert [int(r[0]) for r in rows[1:]] == list(range(len(rows) - 1))
     assert len(rows) - 1 == n  # one face per frame: a row for every frame written to the video
-    assert not partial.exists()
+    assert partial_csv() is None and not list(tmp_path.glob(".*partial*"))
 
 
 def test_cli_show_without_display_is_a_clear_error(clip_file):
@@ -351,7 +355,7 @@ def test_cli_filters(clip_file, tmp_path):
     assert r.returncode == 0, r.stderr
     assert count_frames(out) == 45
     r = run_fkp("video", str(clip_file), "--filter", "no-such-filter", "-o", str(out), "--quiet")
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_video_path_never_imports_torch():

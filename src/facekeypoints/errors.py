@@ -14,3 +14,16 @@ class InputError(FkpError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+class UsageError(FkpError):
+    """A bad option value or output destination, found before any work starts: the CLI exits 2 (as argparse does)."""
+
+
+class OutputError(UsageError):
+    """An output destination that cannot be written: a folder where a file is wanted, no permission, ..."""
+
+    def __init__(self, target: object, problem: str):
+        self.target = str(target)
+        self.problem = problem
+        super().__init__(f"{self.target}: {problem}")

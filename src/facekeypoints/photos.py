@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FkpError
-from .fileio import write_json_atomic, write_text_atomic
+from .fileio import write_json_atomic, write_text
 from .imageio import IMAGE_EXTENSIONS, read_image
 from .schema import KEYPOINT_NAMES
 
@@ -75,16 +75,18 @@ def csv_rows(rec: dict) -> list[list]:
 
 
 def write_json(path: str | os.PathLike, records: list[dict]) -> None:
+    """Atomic; ``-`` writes to standard output."""
     write_json_atomic(path, records)
 
 
 def write_csv(path: str | os.PathLike, records: list[dict]) -> None:
+    """Atomic; ``-`` writes to standard output."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_HEADER)
     for r in records:
         w.writerows(csv_rows(r))
-    write_text_atomic(path, buf.getvalue())
+    write_text(path, buf.getvalue())
 
 
 def output_name(path: str, used: set[str]) -> str:

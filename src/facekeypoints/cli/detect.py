@@ -8,24 +8,26 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .options import filter_option
+from .options import filter_option, int_at_least, one_stdout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces and keypoints in photos", description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
-    p.add_argument("-o", "--outdir", default=None, help="write annotated images here")
-    p.add_argument("--json", default=None, metavar="FILE", help="write one JSON array, an object per input")
-    p.add_argument("--csv", default=None, metavar="FILE", help="write one CSV row per face")
+    p.add_argument("-o", "--outdir", default=None, metavar="DIR",
+                   help="write annotated images here (created if missing; same names as the inputs)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write one JSON array, an object per input ('-' = standard output)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write one CSV row per face ('-' = standard output)")
     p.add_argument("--show", action="store_true", help="show each annotated image in a window")
     p.add_argument("--filter", default=None, metavar="NAMES", help="apply filters (comma-separated; see fkp filters)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
-    p.add_argument("--refine", type=int, default=1, help="re-centred passes per face (0 = one pass)")
+    p.add_argument("--refine", type=int_at_least(0), default=1, help="re-centred passes per face (0 = one pass)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="average the final pass with its mirror image (one more model pass per face)")
     p.add_argument("--fast", action="store_true",
                    help="fast detector preset for portraits (HaarDetector.fast(): misses faces under ~48 px in a 640 px photo)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int_at_least(0), default=1,
                    help="processes over the inputs (0 = one per CPU); output is the same, in input order")
     p.set_defaults(func=run)
 
@@ -33,15 +35,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..errors import FkpError
+    from ..errors import FkpError, OutputError, UsageError
+    from ..fileio import check_output_dir, check_output_file
     from ..photos import expand_inputs, output_name, write_csv, write_json
 
     filters = filter_option(args.filter)
-    if args.workers < 0:
-        raise FkpError("--workers must be 0 (one per CPU) or more")
+    if filters and not (args.outdir or args.show):
+        raise UsageError("--filter changes only the images written or shown: add -o OUTDIR or --show")
     workers = args.workers or os.cpu_count() or 1
     if args.show and workers > 1:
-        raise FkpError("--show works with --workers 1 only (one window, one photo at a time)")
+        raise UsageError("--show works with --workers 1 only (one window, one photo at a time)")
+    one_stdout(json=args.json, csv=args.csv)
+    # every destination is checked before the first photo is read, so no work is lost to a bad path
+    if args.outdir:
+        check_output_dir(args.outdir)
+    if args.json:
+        check_output_file(args.json, "--json file", stdout=True)
+    if args.csv:
+        check_output_file(args.csv, "--csv file", stdout=True)
     if args.show:
         from ..video.display import require_display
 
@@ -49,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise FkpError("no input images found")
+    if args.outdir:
+        outdir = Path(args.outdir).resolve()
+        clash = next((p for p in inputs if Path(p).exists() and Path(p).resolve().parent == outdir), None)
+        if clash is not None:
+            raise UsageError(f"{args.outdir}: holds input photos ({clash}); annotated images would overwrite them, "
+                             "give another -o")
     workers = min(workers, len(inputs))
     records: list[dict] = []
+    unwritten: list[str] = []  # outputs that could not be written, reported with the failures
     used: set[str] = set()
     interrupted = False
     results = _serial(args, inputs, filters) if workers == 1 else _Pool(args, inputs, filters, workers)
@@ -60,12 +78,19 @@ def run(args: argparse.Namespace) -> int:
             records.append(rec)
             if args.outdir and (annotated is not None or part is not None):
                 final = Path(args.outdir) / output_name(path, used)
-                if part is not None:
-                    os.replace(part, final)
-                else:
-                    from ..imageio import write_image_atomic
+                try:
+                    if part is not None:
+                        try:
+                            os.replace(part, final)
+                        except OSError as e:
+                            Path(part).unlink(missing_ok=True)
+                            raise OutputError(final, f"cannot write ({e.strerror or e})") from None
+                    else:
+                        from ..imageio import write_image_atomic
 
-                    write_image_atomic(final, annotated)
+                        write_image_atomic(final, annotated)
+                except OutputError as e:
+                    unwritten.append(str(e))
             if annotated is not None and args.show:
                 from ..video.display import show
 
@@ -77,10 +102,13 @@ def run(args: argparse.Namespace) -> int:
         close = getattr(results, "close", None)
         if close is not None:
             close()  # stops the pool, removes half-written images
-    if args.json:
-        write_json(args.json, records)
-    if args.csv:
-        write_csv(args.csv, records)
+        unwritten += getattr(results, "unwritten", [])
+    for dest, write in ((args.json, write_json), (args.csv, write_csv)):
+        if dest:
+            try:  # a failure here (disk full...) must not stop the other output
+                write(dest, records)
+            except OutputError as e:
+                unwritten.append(str(e))
     failed = [r for r in records if r["error"]]
     n_faces = sum(len(r["faces"]) for r in records)
     if not (args.json or args.csv or args.outdir or args.show):
@@ -91,10 +119,12 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for r in failed:
         print(f"  {r['image']}: {r['error']}", file=sys.stderr)
+    for msg in unwritten:
+        print(f"fkp: not written: {msg}", file=sys.stderr)
     if interrupted:
         print(f"fkp: interrupted after {len(records)} of {len(inputs)} inputs; results so far written", file=sys.stderr)
         return 130
-    return 1 if failed else 0
+    return 1 if failed or unwritten else 0
 
 
 def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True):
@@ -142,8 +172,8 @@ def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str],
         _worker["error"] = str(e)
 
 
-def _work(job: tuple[int, str]) -> tuple[dict, str | None]:
-    from ..errors import FkpError
+def _work(job: tuple[int, str]) -> tuple[dict, str | None, str | None]:
+    from ..errors import FkpError, OutputError
     from ..imageio import write_image_atomic
     from ..photos import output_name, process
 
@@ -155,10 +185,13 @@ def _work(job: tuple[int, str]) -> tuple[dict, str | None]:
         part = None
         if annotated is not None and _worker["outdir"]:
             part = Path(_worker["outdir"]) / (_PART.format(_worker["tag"], i) + Path(output_name(path, set())).suffix)
-            write_image_atomic(part, annotated)
+            try:
+                write_image_atomic(part, annotated)
+            except OutputError as e:  # reported at the end; the batch goes on
+                return rec, None, str(e)
     except FkpError as e:
         raise FkpError(str(e)) from None  # plain FkpError pickles back to the parent (InputError does not)
-    return rec, None if part is None else str(part)
+    return rec, None if part is None else str(part), None
 
 
 class _Pool:
@@ -180,6 +213,7 @@ class _Pool:
         self.pool = ctx.Pool(workers, _init_worker, init)
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0
+        self.unwritten: list[str] = []
 
     def __iter__(self) -> _Pool:
         return self
@@ -187,9 +221,11 @@ class _Pool:
     def __next__(self) -> tuple:
         if self.n >= len(self.inputs):
             raise StopIteration
-        rec, part = next(self.it)
+        rec, part, unwritten = next(self.it)
         path = self.inputs[self.n]
         self.n += 1
+        if unwritten:
+            self.unwritten.append(unwritten)
         return path, rec, None, part
 
     def close(self) -> None:

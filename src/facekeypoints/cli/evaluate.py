@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_output_dir
+
+    check_output_dir(args.out, "--out folder")  # before torch loads and data is read
     import numpy as np
 
     from ..training.data.harmonise import format_offsets

@@ -10,12 +10,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="ONNX model or .pt checkpoint (default: the shipped model)")
     p.add_argument("--test", required=True, help="Kaggle test.csv (ImageId,Image)")
     p.add_argument("--lookup", required=True, help="IdLookupTable.csv (RowId,ImageId,FeatureName)")
-    p.add_argument("-o", "--out", default="submission.csv")
+    p.add_argument("-o", "--out", default="submission.csv", help="submission CSV to write (RowId,Location)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.data import kaggle
+    from ..fileio import check_output_file
+
+    check_output_file(args.out, "submission file")
+    from ..training.data import kaggle  # torch: after the destination check
     from ..training.evaluate import load_predictor
 
     test = kaggle.load_test(args.test)

@@ -1,5 +1,9 @@
 """``fkp`` / ``facekeypoints`` command line.
 
+Exit status: 0 done; 1 an input could not be used (a batch still writes what
+succeeded); 2 a usage problem found before any work starts: a bad option value
+(argparse) or an output destination that cannot be written; 130 interrupted.
+
 Each sub-command lives in ``facekeypoints/cli/<name>.py`` with a
 ``register(subparsers)`` function; heavy imports (torch, onnxruntime) happen
 inside the handlers, so ``fkp detect`` never imports torch.
@@ -13,9 +17,22 @@ import importlib.util
 import sys
 
 from .. import __version__
-from ..errors import FkpError
+from ..errors import FkpError, UsageError
 
 COMMANDS = ("detect", "demo", "video", "filters", "serve", "train", "evaluate", "visualize", "export", "kaggle_submit")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to every option's help line, except where the help already
+    says its default or there is none to show (unset, or an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False or default == []
+                or default is argparse.SUPPRESS or not (action.option_strings or action.nargs in ("?", "*"))):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(mod_name) is None:
             continue
         importlib.import_module(mod_name).register(sub)
+    for p in sub.choices.values():  # every command's --help shows its defaults
+        p.formatter_class = DefaultsHelpFormatter
     return parser
 
 
@@ -36,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except UsageError as e:  # a bad option value or output destination, found before any work: as argparse
+        print(f"fkp {args.command}: {e}", file=sys.stderr)
+        return 2
     except FkpError as e:
         print(f"fkp: {e}", file=sys.stderr)
         return 1

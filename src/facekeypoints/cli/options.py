@@ -1,6 +1,38 @@
-"""Options shared by several sub-commands."""
+"""Options shared by several sub-commands: value types that argparse checks, filters, destinations."""
 
 from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ..errors import FkpError, UsageError
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``low`` (``--refine -2`` is refused with exit status 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below the smallest allowed value, {low}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
 
 
 def filter_option(spec: str | None) -> list[str]:
@@ -9,5 +41,15 @@ def filter_option(spec: str | None) -> list[str]:
     if names:
         from ..filters import check_filter_names
 
-        check_filter_names(names)
+        try:
+            check_filter_names(names)
+        except FkpError as e:
+            raise UsageError(f"--filter: {e}") from None
     return names
+
+
+def one_stdout(**outputs: str | None) -> None:
+    """At most one output may be ``-`` (standard output), or their contents would interleave."""
+    dashes = [f"--{k}" for k, v in outputs.items() if v is not None and str(v) == "-"]
+    if len(dashes) > 1:
+        raise UsageError(f"only one output can go to standard output ('-'), not {' and '.join(dashes)}")

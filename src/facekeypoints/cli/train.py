@@ -60,6 +60,9 @@ def _oversample(items: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_output_dir
+
+    check_output_dir(args.out, "run folder (--out)")  # before torch loads and data is read
     from ..training.train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,

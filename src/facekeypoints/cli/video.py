@@ -10,19 +10,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import filter_option
+from .options import filter_option, int_at_least, one_stdout
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, metavar="OUT.mp4", help="write the annotated video (mp4v)")
-    p.add_argument("--csv", default=None, metavar="FRAMES.csv", help="one row per face per frame (OpenFace style)")
-    p.add_argument("--json", default=None, metavar="FRAMES.jsonl", help="one JSON object per frame")
+    p.add_argument("--csv", default=None, metavar="FRAMES.csv",
+                   help="one row per face per frame, OpenFace style ('-' = standard output)")
+    p.add_argument("--json", default=None, metavar="FRAMES.jsonl",
+                   help="one JSON object per frame ('-' = standard output)")
     p.add_argument("--filter", default=None, metavar="NAMES", help="apply filters (comma-separated; see fkp filters)")
     p.add_argument("--smooth", default="oneeuro", choices=("oneeuro", "ema", "none"),
-                   help="temporal smoothing of the keypoints (default: oneeuro)")
-    p.add_argument("--max-faces", type=int, default=None, metavar="N", help="follow at most N faces (largest first)")
-    p.add_argument("--detect-every", type=int, default=30, metavar="N",
-                   help="run the face detector every N frames to find new faces (default: 30)")
+                   help="temporal smoothing of the keypoints")
+    p.add_argument("--max-faces", type=int_at_least(1), default=None, metavar="N", help="follow at most N faces (largest first)")
+    p.add_argument("--detect-every", type=int_at_least(1), default=30, metavar="N",
+                   help="run the face detector every N frames to find new faces")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     w = sub.add_parser("webcam", help="live keypoints from a camera (fkp video 0 --show)",
                        description="Live keypoints from a camera in a window; same as fkp video CAMERA --show.")
-    w.add_argument("--camera", type=int, default=0, metavar="N", help="camera index (default: 0)")
+    w.add_argument("--camera", type=int_at_least(0), default=0, metavar="N", help="camera index")
     _common(w)
     w.set_defaults(func=run_webcam)
 
@@ -48,15 +50,27 @@ def run_webcam(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import FkpError
-    from ..video.io import run_video
+    from ..errors import UsageError
+    from ..fileio import check_output_file
+    from ..video.io import VIDEO_SUFFIXES, run_video
     from ..video.tracker import VideoTracker, video_detector
 
-    if args.max_faces is not None and args.max_faces < 1:
-        raise FkpError("--max-faces must be at least 1")
-    if args.detect_every < 1:
-        raise FkpError("--detect-every must be at least 1")
     filters = filter_option(args.filter)
+    if not (args.output or args.csv or args.json or args.show):
+        raise UsageError("nothing to write: give -o OUT.mp4, --csv FILE, --json FILE and/or --show")
+    if filters and not (args.output or args.show):
+        raise UsageError("--filter changes only the video written or shown: add -o OUT.mp4 or --show")
+    one_stdout(json=args.json, csv=args.csv)
+    # destinations and the display before the model loads and the source opens
+    if args.output:
+        check_output_file(args.output, "output video (mp4v)", suffixes=VIDEO_SUFFIXES)
+    for path, what in ((args.csv, "--csv file"), (args.json, "--json file")):
+        if path:
+            check_output_file(path, what, stdout=True)
+    if args.show:
+        from ..video.display import require_display
+
+        require_display()
     detector = video_detector(args.model) if args.model else None
     tracker = VideoTracker(detector, detect_every=args.detect_every, smooth=args.smooth, max_faces=args.max_faces)
     res = run_video(args.source, tracker, out=args.output, csv_path=args.csv, jsonl=args.json, show=args.show,

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import argparse
 
+from .options import int_at_least
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("visualize", help="draw a grid of faces with keypoints", description=__doc__)
     p.add_argument("--data", nargs="+", required=True, help="labelled data (same forms as fkp train --data)")
     p.add_argument("--model", default=None, help="also draw this model's predictions (ONNX or .pt); 'default' = shipped")
-    p.add_argument("--split", choices=["val", "all"], default="val")
-    p.add_argument("-n", type=int, default=32, help="number of faces")
-    p.add_argument("--cols", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", choices=["val", "all"], default="val",
+                   help="the validation split (as in training) or every face")
+    p.add_argument("-n", type=int_at_least(1), default=32, help="number of faces")
+    p.add_argument("--cols", type=int_at_least(1), default=8, help="faces per row")
+    p.add_argument("--seed", type=int, default=0, help="which faces are drawn (and the augmentation)")
     p.add_argument("--augment", action="store_true", help="show training augmentation instead of plain crops")
-    p.add_argument("-o", "--out", default="faces.png")
-    p.add_argument("--cache-dir", default=None)
+    p.add_argument("-o", "--out", default="faces.png", metavar="IMAGE", help="grid image to write")
+    p.add_argument("--cache-dir", default=None, help="cache decoded face crops here (as fkp train)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import check_output_file
+
+    check_output_file(args.out, "output image", image=True)
     import numpy as np
 
     from ..errors import FkpError

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -73,25 +74,32 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
     deployed = _Deployed(_fuse_bn(load_checkpoint(checkpoint)[0])).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    dummy = torch.rand(2, 1, CROP_SIZE, CROP_SIZE)
-    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact for this plain CNN
-        warnings.simplefilter("ignore")
-        torch.onnx.export(deployed, (dummy,), str(tmp), input_names=["input"], output_names=["keypoints"],
-                          dynamic_axes={"input": {0: "batch"}, "keypoints": {0: "batch"}}, opset_version=17,
-                          dynamo=False)
-    if check_images is None:
-        check_images = (np.random.default_rng(0).random((8, CROP_SIZE, CROP_SIZE)) * 255).astype(np.uint8)
-    x = check_images.astype(np.float32)[:, None] / 255.0
-    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"input": x})[0]
-    with torch.no_grad():
-        want = ref(torch.from_numpy(x)).numpy()
-    diff = float(np.abs(got - want).max())
-    if diff > atol:
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")  # unique per export
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        dummy = torch.rand(2, 1, CROP_SIZE, CROP_SIZE)
+        with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact for this plain CNN
+            warnings.simplefilter("ignore")
+            torch.onnx.export(deployed, (dummy,), str(tmp), input_names=["input"], output_names=["keypoints"],
+                              dynamic_axes={"input": {0: "batch"}, "keypoints": {0: "batch"}}, opset_version=17,
+                              dynamo=False)
+        if check_images is None:
+            check_images = (np.random.default_rng(0).random((8, CROP_SIZE, CROP_SIZE)) * 255).astype(np.uint8)
+        x = check_images.astype(np.float32)[:, None] / 255.0
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {"input": x})[0]
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x)).numpy()
+        diff = float(np.abs(got - want).max())
+        if diff > atol:
+            raise FkpError(f"{out}: ONNX output differs from torch by {diff:.2e} px (limit {atol:.0e})")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise FkpError(f"{out}: cannot write ({e.strerror or e})") from None
+    finally:
         tmp.unlink(missing_ok=True)
-        raise FkpError(f"{out}: ONNX output differs from torch by {diff:.2e} px (limit {atol:.0e})")
-    os.replace(tmp, out)
     best = ckpt.get("best_metrics", {})
     meta = {
         "format": "facekeypoints-onnx/1",

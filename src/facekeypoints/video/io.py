@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FkpError, InputError
+from ..errors import FkpError, InputError, OutputError, UsageError
 from ..schema import KEYPOINT_NAMES
 
 CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
@@ -103,30 +103,64 @@ def open_source(source: str | int) -> Source:
 
 
 def _partial(path: Path) -> Path:
-    """Temporary sibling name that keeps the extension (OpenCV picks the container from it)."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
+    """A unique temporary sibling (two runs writing the same output never share it) that keeps the
+    extension, from which OpenCV picks the container."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
+    os.close(fd)
+    return Path(name)
+
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
 class Outputs:
-    """MP4 / CSV / JSONL outputs, written under temporary names and renamed by :meth:`close`."""
+    """MP4 / CSV / JSONL outputs, written under temporary names and renamed by :meth:`close`.
+
+    Every destination is checked before anything is written (a one-line
+    :class:`~facekeypoints.errors.OutputError`); ``-`` sends the CSV or JSONL to standard output.
+    """
 
     def __init__(self, video: str | os.PathLike | None, csv_path: str | os.PathLike | None,
                  jsonl: str | os.PathLike | None, fps: float) -> None:
+        from ..fileio import check_output_file
+
         self.fps = fps
+        self.problems: list[tuple[Path, str]] = []  # outputs that could not be finalised, filled by close()
         self.video_path = Path(video) if video else None
         self.csv_path = Path(csv_path) if csv_path else None
         self.jsonl_path = Path(jsonl) if jsonl else None
-        if self.video_path is not None and self.video_path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-            raise FkpError(f"{self.video_path}: the output video must end in .mp4 (written with the mp4v codec)")
-        for p in (self.video_path, self.csv_path, self.jsonl_path):
+        if self.video_path is not None:
+            check_output_file(self.video_path, "output video (mp4v)", suffixes=VIDEO_SUFFIXES)
+        if str(csv_path) == "-" and str(jsonl) == "-":
+            raise UsageError("only one of the CSV and the JSON lines can go to standard output ('-')")
+        for p, what in ((self.csv_path, "CSV file"), (self.jsonl_path, "JSON lines file")):
             if p is not None:
-                p.parent.mkdir(parents=True, exist_ok=True)
+                check_output_file(p, what, stdout=True)
         self._writer: cv2.VideoWriter | None = None
-        self._csv = open(_partial(self.csv_path), "w", newline="") if self.csv_path else None  # noqa: SIM115
-        self._jsonl = open(_partial(self.jsonl_path), "w") if self.jsonl_path else None  # noqa: SIM115
+        self._tmp: dict[Path, Path] = {}  # final name -> temporary file
+        self._csv = self._jsonl = None
+        try:
+            self._csv = self._open(self.csv_path, newline="")
+            self._jsonl = self._open(self.jsonl_path)
+            if self.video_path is not None:
+                self._tmp[self.video_path] = _partial(self.video_path)
+        except OSError as e:
+            self.close()
+            raise OutputError(e.filename or "output", f"cannot write ({e.strerror or e})") from None
         if self._csv is not None:
             self._csv.write(",".join(CSV_HEADER) + "\r\n")
         self.frames = 0
+
+    def _open(self, path: Path | None, newline: str | None = None):
+        if path is None:
+            return None
+        if str(path) == "-":
+            return sys.stdout
+        self._tmp[path] = tmp = _partial(path)
+        return open(tmp, "w", newline=newline)  # noqa: SIM115
 
     def write(self, index: int, timestamp: float, faces: Sequence, image: np.ndarray | None) -> None:
         """One frame: its rows/object (built first, then written in one call) and its picture."""
@@ -145,7 +179,7 @@ class Outputs:
         if self.video_path is not None and image is not None:
             if self._writer is None:
                 h, w = image.shape[:2]
-                self._writer = cv2.VideoWriter(str(_partial(self.video_path)), cv2.VideoWriter_fourcc(*"mp4v"),
+                self._writer = cv2.VideoWriter(str(self._tmp[self.video_path]), cv2.VideoWriter_fourcc(*"mp4v"),
                                                self.fps, (w, h))
                 if not self._writer.isOpened():
                     raise FkpError(f"{self.video_path}: OpenCV cannot write mp4v video here")
@@ -153,20 +187,41 @@ class Outputs:
         self.frames += 1
 
     def close(self) -> list[Path]:
-        """Finalise and rename every output; returns the paths written."""
+        """Finalise and rename every output; returns the paths written. Never raises (it runs while
+        another error may be on its way out): what could not be finalised is removed and listed in
+        :attr:`problems`."""
         done = []
         if self._writer is not None:
-            self._writer.release()
+            if self._writer.isOpened():
+                self._writer.release()
+                self._rename(self.video_path, done)
+            else:
+                self._writer.release()
             self._writer = None
-            os.replace(_partial(self.video_path), self.video_path)
-            done.append(self.video_path)
         for fh, path in ((self._csv, self.csv_path), (self._jsonl, self.jsonl_path)):
-            if fh is not None:
-                fh.close()
-                os.replace(_partial(path), path)
-                done.append(path)
+            if fh is sys.stdout:
+                fh.flush()
+            elif fh is not None:
+                try:
+                    fh.close()
+                except OSError as e:
+                    self.problems.append((path, f"cannot write ({e.strerror or e})"))
+                else:
+                    self._rename(path, done)
         self._csv = self._jsonl = None
+        for tmp in self._tmp.values():  # an output never started (no frame) or not finalised
+            tmp.unlink(missing_ok=True)
+        self._tmp.clear()
         return done
+
+    def _rename(self, path: Path, done: list[Path]) -> None:
+        tmp = self._tmp.pop(path)
+        try:
+            os.replace(tmp, path)
+            done.append(path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            self.problems.append((path, f"cannot write ({e.strerror or e})"))
 
 
 @contextmanager
@@ -231,8 +286,16 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
         from ..filters import check_filter_names
 
         check_filter_names(filters)
+    from ..fileio import check_output_file
+
+    if out:  # destinations first (before a camera is opened), then the source
+        check_output_file(out, "output video (mp4v)", suffixes=VIDEO_SUFFIXES)
     src = open_source(source)
-    outputs = Outputs(out, csv_path, jsonl, src.fps)
+    try:
+        outputs = Outputs(out, csv_path, jsonl, src.fps)
+    except BaseException:
+        src.cap.release()
+        raise
     bar = None
     if progress and not src.is_camera:
         from tqdm import tqdm
@@ -276,6 +339,8 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
             live.close()
         written = outputs.close()
     seconds = time.perf_counter() - t_start
+    if outputs.problems:
+        raise OutputError(*outputs.problems[0])
     if index == 0 and not interrupted:
         for p in written:
             p.unlink(missing_ok=True)

@@ -8,9 +8,12 @@ Each refusal is an :class:`UploadError` carrying the HTTP status to answer with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from io import BytesIO
 
 from ..errors import FkpError
+
+# The EXIF rule lives in imageio (every path-reading entry point applies it); decode_upload uses these.
+from ..imageio import apply_orientation as apply_orientation
+from ..imageio import header_info as header_info
 
 #: Room for multipart boundaries and part headers on top of the file size limit.
 MULTIPART_SLACK = 64 * 1024
@@ -106,22 +109,6 @@ def safe_name(filename: str | None, default: str = "upload") -> str:
     return name or default
 
 
-def header_info(data: bytes) -> tuple[int, int, int] | None:
-    """(width, height, EXIF orientation 1-8) from the image header, without decoding pixels; None if unrecognised."""
-    import PIL.Image
-
-    try:
-        with PIL.Image.open(BytesIO(data)) as im:
-            w, h = im.size
-            try:
-                orientation = int(im.getexif().get(0x0112, 1))
-            except Exception:  # noqa: BLE001 - a broken EXIF block must not refuse a good image
-                orientation = 1
-            return w, h, orientation if 1 <= orientation <= 8 else 1
-    except Exception:  # noqa: BLE001 - Pillow raises many types for unknown or broken headers
-        return None
-
-
 def looks_truncated(data: bytes) -> bool:
     """A JPEG whose last scan is not followed by an end-of-image marker was cut short.
 
@@ -147,19 +134,3 @@ def check_image_bytes(data: bytes, max_pixels: int) -> int:
     if looks_truncated(data):
         raise UploadError(400, "truncated JPEG (no end-of-image marker)")
     return orientation
-
-
-def apply_orientation(image, orientation: int):
-    """Turn a decoded array the way its EXIF orientation says, so it matches what browsers display.
-
-    Phone photos are often stored sideways with an orientation tag; OpenCV's
-    unchanged-mode decoding ignores the tag, but the page draws the photo upright.
-    """
-    import cv2
-
-    ops = {2: lambda m: cv2.flip(m, 1), 3: lambda m: cv2.rotate(m, cv2.ROTATE_180), 4: lambda m: cv2.flip(m, 0),
-           5: cv2.transpose, 6: lambda m: cv2.rotate(m, cv2.ROTATE_90_CLOCKWISE),
-           7: lambda m: cv2.rotate(cv2.transpose(m), cv2.ROTATE_180),
-           8: lambda m: cv2.rotate(m, cv2.ROTATE_90_COUNTERCLOCKWISE)}
-    op = ops.get(orientation)
-    return image if op is None else op(image)
