@@ -232,6 +232,14 @@ def test_nothing_to_train_is_one_line(tmp_path, data_dir):
         assert len(lines) == 1 and lines[0].startswith("fkp: nothing to train"), lines
 
 
+def test_empty_validation_split_says_so(tmp_path, data_dir):
+    """0.1% of 300 Kaggle rows: with seed 2 the hash holds none out, and the message is now true."""
+    r = _fkp("train", "--data", data_dir / "kaggle_format" / "training.csv", "--out", tmp_path / "r", "--epochs", "1",
+             "--val-fraction", "0.001", "--seed", "2", timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip() == "fkp: validation split is empty: use more data or a larger --val-fraction"
+
+
 @pytest.mark.parametrize("cmd, opt, value", [
     ("train", "--epochs", "-1"), ("train", "--batch-size", "0"), ("train", "--lr", "0"), ("train", "--lr", "nan"),
     ("train", "--val-fraction", "1.5"), ("train", "--val-fraction", "0"), ("train", "--focus-epochs", "-2"),
