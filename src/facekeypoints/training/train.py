@@ -125,10 +125,9 @@ def _score_metric(val: FaceSet) -> str:
     return "rmse" if val.sources and all(s == "kaggle" for s in val.sources) else "nme"
 
 
-def _nothing_to_train(epochs: int, focus_epochs: int) -> str | None:
+def _nothing_to_train(epochs: int, focus_epochs: int, why: str = "--focus-epochs 0") -> str | None:
     if epochs + focus_epochs <= 0:
-        return (f"nothing to train: --epochs {epochs} and "
-                + ("--focus-epochs 0" if focus_epochs == 0 else "no focus phase") + "; give --epochs N")
+        return f"nothing to train: --epochs {epochs} and {why}; give --epochs N"
     return None
 
 
@@ -248,7 +247,8 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
     ``device``: auto (CUDA if available), cpu or cuda. ``amp``: mixed precision on CUDA (bf16 where
     supported, else fp16 with loss scaling); the CPU always trains in float32. Under torchrun
     (WORLD_SIZE > 1) the processes train one model together; only rank 0 logs and writes."""
-    if (msg := _nothing_to_train(cfg.epochs, cfg.focus_epochs if cfg.focus else 0)) is not None:
+    if (msg := _nothing_to_train(cfg.epochs, cfg.focus_epochs if cfg.focus else 0,
+                                 "--focus-epochs 0" if cfg.focus else "no --focus set")) is not None:
         raise FkpError(msg)
     env = ddp.setup(device)
     try:
@@ -311,8 +311,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         else:
             log(f"focus phase skipped: no '{cfg.focus}' faces in the training data")
     focus_epochs = cfg.focus_epochs if focus_set is not None else 0
-    if (msg := _nothing_to_train(cfg.epochs, focus_epochs)) is not None:
-        raise FkpError(msg + f" (the focus phase needs '{cfg.focus}' faces)")
+    if (msg := _nothing_to_train(cfg.epochs, focus_epochs, f"no focus phase (no '{cfg.focus}' faces in the data)")):
+        raise FkpError(msg)
     main_index = sampling_index(train_set.sources, cfg.oversample)
     key, metric = _score_key(val_set), _score_metric(val_set)
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
