@@ -96,6 +96,17 @@ def test_kaggle_submission(tmp_path, data_dir):
     assert 55 < sum(lex) / len(lex) < 75  # subject's left eye on the image's right of the 96x96 crop
 
 
+def test_kaggle_submission_missing_image_names_the_lookup_file(tmp_path, data_dir):
+    k = data_dir / "kaggle_format"
+    lookup = tmp_path / "lookup.csv"
+    lookup.write_text((k / "IdLookupTable.csv").read_text().rstrip("\n") + "\n99999,777,nose_tip_x,\n")
+    out = tmp_path / "sub.csv"
+    r = fkp("kaggle-submit", "--test", k / "test.csv", "--lookup", lookup, "-o", out)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"fkp: {lookup}") and "ImageId 777" in r.stderr and "test.csv" in r.stderr, r.stderr
+    assert str(out) not in r.stderr and not out.exists()
+
+
 def test_evaluate_shipped_model_on_held_out_300w(tmp_path, data_dir):
     r = fkp("evaluate", "--data", data_dir / "300w", "--out", tmp_path / "ev", timeout=600)
     assert r.returncode == 0, r.stderr
@@ -127,3 +138,17 @@ def test_detect_fast_preset(tmp_path, val_300w):
     recs = json.loads((tmp_path / "f.json").read_text())
     assert [rec["image"] for rec in recs] == [str(p) for p in photos]
     assert sum(len(rec["faces"]) >= 1 for rec in recs) >= 5
+
+
+def test_training_without_torch_names_both_installs(data_dir):
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name='torch')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from facekeypoints.cli.main import main\n"
+            f"sys.exit(main(['train', '--data', {str(data_dir / 'kaggle_format' / 'training.csv')!r}]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and 'pip install ".[train]"' in r.stderr and "facekeypoints[train]" in r.stderr

@@ -363,3 +363,53 @@ def test_video_path_never_imports_torch():
             "fk.VideoTracker().update(np.zeros((120, 160, 3), np.uint8), 0.0);"
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+# -- false faces and scene cuts ----------------------------------------------------------------------------
+
+def _dlib_boxes(data_dir, name):
+    import xml.etree.ElementTree as ET
+
+    for xf in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml"):
+        for im in ET.parse(data_dir / "photos" / xf).getroot().iter("image"):
+            if im.get("file") == name:
+                return [tuple(int(b.get(k)) for k in ("left", "top", "width", "height")) for b in im.iter("box")]
+    raise KeyError(name)
+
+
+def _on_a_labelled_face(face, boxes) -> bool:
+    """The face's eye midpoint lies inside one of dlib's labelled face boxes."""
+    mid = (face.keypoints[0] + face.keypoints[1]) / 2
+    return any(x < mid[0] < x + w and y < mid[1] < y + h for x, y, w, h in boxes)
+
+
+def test_tracker_keeps_only_the_faces_detect_keeps(data_dir, detector):
+    """A still group photo as a video: the tracker gates detections as detect does (verifier, keypoint
+    span, one face per keypoint frame). On 2008_002506 the tracker's smaller Haar pass finds a shirt
+    pocket (verifier: not a face) that it used to follow for the whole clip."""
+    name = "2008_002506.jpg"
+    image = cv2.imread(str(data_dir / "photos" / name))
+    boxes = _dlib_boxes(data_dir, name)
+    detected = detector.detect(image)
+    assert len(detected) == len(boxes) and all(_on_a_labelled_face(f, boxes) for f in detected)
+    tr = VideoTracker()
+    per_frame = [tr.update(image, i / 30) for i in range(12)]
+    for i, faces in enumerate(per_frame):
+        assert len(faces) == len(boxes), (i, [f.box for f in faces])
+        assert all(_on_a_labelled_face(f, boxes) for f in faces), (i, [f.box for f in faces])
+        assert all(0 <= f.score <= 1 for f in faces)
+
+
+def test_hard_scene_cut_drops_the_stale_track_at_once(data_dir):
+    """A cut to another scene (another person elsewhere): the old track's crop no longer holds a face,
+    so it is dropped in the cut frame itself (it used to be drawn over the new scene), and the new
+    face is found in that same frame, as the loss triggers a detection."""
+    clip = videos.cut_clip(data_dir, 60, cut=30)
+    _, per_frame = run_tracker(clip, smooth="oneeuro")
+    assert all(len(f) == 1 for f in per_frame[:30])
+    before = per_frame[29][0].id
+    for i in range(30, 60):
+        truth = clip.truth(i)[0]
+        assert len(per_frame[i]) == 1, (i, [(f.id, f.box) for f in per_frame[i]])
+        f = per_frame[i][0]
+        assert f.id != before and nme_per_face(f.keypoints, truth) < 0.1, (i, f.id, nme_per_face(f.keypoints, truth))

@@ -367,6 +367,25 @@ def test_hostile_uploads(client, data_dir, case):
     assert client.get("/api/health").json()["status"] == "ok"
 
 
+@pytest.mark.parametrize("case", ["11 MB multipart", "11 MB raw body"])
+def test_size_refusal_names_the_limit_health_reports(client, data_dir, case):
+    """The 413 names the same byte limit as /api/health (it once said "10.0625 MB": the multipart slack)."""
+    limit = client.get("/api/health").json()["max_upload_bytes"]
+    kwargs, _, _ = hostile_cases(data_dir)[case]
+    detail = client.post("/api/detect", **kwargs).json()["detail"]
+    assert f"limit {limit} bytes = 10 MB" in detail and "10.06" not in detail, detail
+
+
+def test_bad_query_parameter_is_a_one_line_422(client, data_dir):
+    photo = (data_dir / "photos" / "2008_001009.jpg").read_bytes()
+    r = post_file(client, photo, annotated="maybe")
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail, detail
+    assert "annotated" in detail and "'maybe' is not a boolean" in detail
+    assert post_file(client, photo, annotated="yes").status_code == 200
+
+
 def test_zip_bomb_is_refused_before_decoding(client):
     """The 64 MP bomb is tiny on the wire and refused from its header, quickly, without decoding."""
     import time
@@ -399,6 +418,21 @@ def test_serve_cli_errors_are_one_line():
     assert main(["serve", "--workers", "0"]) == 1
     r = subprocess.run([sys.executable, "-m", "facekeypoints.cli", "serve", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--max-upload-mb" in r.stdout
+
+
+def test_serve_without_the_web_extra_names_both_installs():
+    """Without uvicorn/fastapi the hint must work from a source checkout too (the package is not on PyPI)."""
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('uvicorn', 'fastapi'):\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from facekeypoints.cli.main import main\n"
+            "sys.exit(main(['serve']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and 'pip install ".[web]"' in r.stderr and "facekeypoints[web]" in r.stderr
 
 
 def test_web_app_does_not_import_torch():

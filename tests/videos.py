@@ -224,3 +224,34 @@ def write_video(clip: Clip | list[np.ndarray], path: Path, fps: float = FPS, fou
         w.write(f)
     w.release()
     return path
+
+
+@dataclass
+class CutClip:
+    """Two clips joined by a hard cut: frames 0..cut-1 of ``a``, then frames cut.. of ``b``
+    (another background, another person elsewhere). Same interface as :class:`Clip`."""
+
+    a: Clip
+    b: Clip
+    cut: int
+    fps: float = FPS
+
+    def __len__(self) -> int:
+        return self.b.n_frames
+
+    def frame(self, i: int) -> np.ndarray:
+        return (self.a if i < self.cut else self.b).frame(i)
+
+    def truth(self, i: int) -> list[np.ndarray]:
+        return (self.a if i < self.cut else self.b).truth(i)
+
+    def frames(self) -> list[np.ndarray]:
+        return [self.frame(i) for i in range(len(self))]
+
+
+def cut_clip(data_dir: Path, n_frames: int = 60, cut: int = 30) -> CutClip:
+    """A face on the left of one scene, then a hard cut to another person on the right of another."""
+    a, b = (Sprite.from_sample(s) for s in frontal_faces(data_dir, 2)[:2])
+    ma = moving(iod=50, amp=(30, 20), roll=5, centre=(W * 0.3, H / 2))
+    mb = moving(iod=50, amp=(30, 20), roll=5, centre=(W * 0.72, H * 0.45), phase=1.0)
+    return CutClip(Clip([a], [ma], n_frames, noise=2.0, seed=5), Clip([b], [mb], n_frames, noise=2.0, seed=6), cut)

@@ -1,4 +1,8 @@
-"""fkp kaggle-submit: predictions for a Kaggle test.csv in RowId,Location format."""
+"""fkp kaggle-submit: predictions for a Kaggle test.csv in RowId,Location format.
+
+Each test image is predicted as ``fkp evaluate`` measures Kaggle rows: a pass on the
+image itself, one re-centred pass, mirror-averaged.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_file(args.out, "submission file")
     from ..training.data import kaggle  # torch: after the destination check
-    from ..training.evaluate import load_predictor
+    from ..training.evaluate import load_predictor, predict_kaggle
 
     test = kaggle.load_test(args.test)
     lookup = kaggle.read_lookup(args.lookup)
-    pred = load_predictor(args.model)(test.images)
+    kaggle.check_lookup(args.lookup, lookup, test.ids, args.test)
+    pred = predict_kaggle(load_predictor(args.model), test.images)  # as fkp evaluate measures Kaggle rows
     n = kaggle.write_submission(args.out, lookup, test.ids, pred)
     print(f"wrote {args.out}: {n} rows for {len(test.ids)} test images")
     return 0

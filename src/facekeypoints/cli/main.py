@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ModuleNotFoundError as e:
         if e.name in ("torch", "onnx"):
-            print(f"fkp {args.command}: needs {e.name}; install the training extra: pip install 'facekeypoints[train]'",
+            print(f"fkp {args.command}: needs {e.name}; install the training extra: pip install \".[train]\" in a source checkout, "
+                  "or pip install \"facekeypoints[train]\"",
                   file=sys.stderr)
             return 1
         raise

@@ -53,3 +53,34 @@ def one_stdout(**outputs: str | None) -> None:
     dashes = [f"--{k}" for k, v in outputs.items() if v is not None and str(v) == "-"]
     if len(dashes) > 1:
         raise UsageError(f"only one output can go to standard output ('-'), not {' and '.join(dashes)}")
+
+
+# -- more argparse ``type=`` checks: a bad value is refused by argparse itself, in one line
+#    (``fkp train: error: argument --epochs: -1 is below the smallest allowed value, 0``).
+
+#: A whole number >= 1 (batch sizes, thread or worker counts).
+positive_int = int_at_least(1)
+#: A whole number >= 0 (epochs, refinement passes; 0 often means none).
+non_negative_int = int_at_least(0)
+
+
+def _bounded_float(text: str, ok: Callable[[float], bool], why: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or not ok(v):
+        raise argparse.ArgumentTypeError(f"{text} {why}")
+    return v
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a share of the data)."""
+    return _bounded_float(text, lambda v: 0 < v < 1, "is not between 0 and 1 (both excluded)")
+
+
+def decay(text: str) -> float:
+    """A number in [0, 1) (a moving-average decay; 0 = off)."""
+    return _bounded_float(text, lambda v: 0 <= v < 1, "is not in [0, 1)")

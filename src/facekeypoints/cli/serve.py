@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import non_negative_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="local web app: photos and webcam in the browser", description=__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
-    p.add_argument("--refine", type=int, default=1, help="re-centred passes per face (0 = one pass)")
+    p.add_argument("--refine", type=non_negative_int, default=1, help="re-centred passes per face (0 = one pass)")
     p.add_argument("--workers", type=int, default=None, help="detection threads (default: CPU cores, at most 4)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10 MB)")
     p.add_argument("--max-megapixels", type=float, default=40.0, help="largest accepted image (default 40 MP)")
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
         from ..web import WebSettings, create_app
     except ModuleNotFoundError as e:
-        raise FkpError(f"serve needs the web extra ({e.name} is missing): pip install 'facekeypoints[web]'") from None
+        raise FkpError(f"serve needs the web extra ({e.name} is missing): pip install \".[web]\" in a source checkout, "
+                       "or pip install \"facekeypoints[web]\"") from None
     if not 0 <= args.port <= 65535:
         raise FkpError(f"--port {args.port}: not a port number")
     if args.max_upload_mb <= 0 or args.max_megapixels <= 0:

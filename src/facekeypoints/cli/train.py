@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from .options import decay, fraction, non_negative_int, positive_float, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a keypoint model", description=__doc__)
@@ -17,17 +19,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
     p.add_argument("--arch", default="integral", choices=["integral", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; compact: dense-layer regression; seed: the original write-up")
-    p.add_argument("--epochs", type=int, default=80, help="main-phase epochs (the focus phase comes after them)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=non_negative_int, default=80,
+                   help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
                    help="default: sgd with Nesterov momentum for seed (as the original write-up), adamw otherwise")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 with AdamW, 0.01 with SGD)")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="photos/people held out for validation")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    p.add_argument("--limit", type=int, default=0, help="train on at most N faces (quick runs)")
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: 2e-3 with AdamW, 0.01 with SGD)")
+    p.add_argument("--val-fraction", type=fraction, default=0.15,
+                   help="share held out for validation: by photo (300-W), by person (Udacity), by row (Kaggle)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split, the weights and the augmentation")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--limit", type=non_negative_int, default=0, help="train on at most N faces (quick runs; 0 = all)")
     p.add_argument("--cache-dir", default=None, help="cache decoded face crops here (faster repeated runs)")
-    p.add_argument("--ema", type=float, default=0.998,
+    p.add_argument("--ema", type=decay, default=0.998,
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
                    help="move Udacity's labels onto the 300-W convention for training (data/harmonise.py)")
@@ -37,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--focus", default="300w", metavar="SOURCE",
                    help="after the main epochs, train on SOURCE's faces alone at a low learning rate "
                         "(default: 300w; skipped when the data has none)")
-    p.add_argument("--focus-epochs", type=int, default=20, help="length of the focus phase (0 = none)")
+    p.add_argument("--focus-epochs", type=non_negative_int, default=20, help="length of the focus phase (0 = none)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ..errors import FkpError
 from .base import Detection, FaceDetector, box_iou, nms
-from .haar import HaarDetector, load_cascade
+from .haar import HaarDetector, haar_confidence, load_cascade
 
 DETECTORS: dict[str, Callable[..., FaceDetector]] = {
     "haar": HaarDetector,
@@ -30,5 +30,5 @@ def make_detector(name: str | FaceDetector | None = None) -> FaceDetector:
     return DETECTORS[name]()
 
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "FaceDetector", "HaarDetector", "box_iou", "load_cascade",
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "FaceDetector", "HaarDetector", "box_iou", "haar_confidence", "load_cascade",
            "make_detector", "nms"]

@@ -16,7 +16,11 @@ import numpy as np
 @dataclass(frozen=True)
 class Detection:
     """A face box (x0, y0, x1, y1) in image pixels, a confidence, and the roll
-    angle (radians) at which it was found (non-zero for rotated retries)."""
+    angle (radians) at which it was found (non-zero for rotated retries).
+
+    ``score`` is a 0-1 probability that the box holds a face (None: the detector gives none),
+    calibrated per detector so that it means the same for every one (Haar:
+    :func:`facekeypoints.detection.haar.haar_confidence`). :class:`facekeypoints.Face` carries it."""
 
     box: tuple[float, float, float, float]
     score: float | None = None

@@ -3,7 +3,9 @@ keypoint, as a table, a JSON file and a bar chart.
 
 Crops come from detector-like boxes (Haar statistics, seeded), and the model is
 run the way the photo pipeline runs it: a first pass, then ``refine`` passes
-re-centred on the previous prediction. Works with an ONNX model (no torch) or
+re-centred on the previous prediction. Kaggle rows are the exception: their first
+pass sees the row's own 96x96 image, as ``fkp kaggle-submit`` does, so their RMSE
+is Kaggle's, in the competition's pixels. Works with an ONNX model (no torch) or
 a training checkpoint (``.pt``, needs torch).
 """
 
@@ -43,13 +45,14 @@ def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int
     """Run the model on detector-like crops of each face; returns crops, predictions,
     labels and mask, all in the 96x96 frame of the first crop. ``flip``: mirror-average
     the final pass, as the photo pipeline does."""
-    imgs, kps, msk = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed)
+    exact = np.array([s == "kaggle" for s in faces.sources], bool)  # Kaggle rows: their own 96x96 image
+    imgs, kps, msk = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed, exact)
     if not len(imgs):
         return imgs, np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32), kps, msk
     pred = mirror_average(predict, imgs) if flip and not refine else predict(imgs)
     if refine:
         # Map each eval crop back into its 192 px context, re-crop around the prediction.
-        first = eval_frames(len(imgs), seed)
+        first = eval_frames(len(imgs), seed, exact)
         for i in range(refine):
             ctx_pred = [f.to_image(p) for f, p in zip(first, pred)]
             frames = [frame_from_keypoints(k, rotate=True) for k in ctx_pred]
@@ -57,6 +60,18 @@ def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int
             refined = mirror_average(predict, crops) if flip and i == refine - 1 else predict(crops)
             pred = np.stack([f0.to_crop(fr.to_image(p)) for f0, fr, p in zip(first, frames, refined)])
     return imgs, pred, kps, msk
+
+
+def predict_kaggle(predict: Predictor, images: np.ndarray, refine: int = 1, flip: bool = True) -> np.ndarray:
+    """(N, 15, 2) keypoints in the pixels of Kaggle 96x96 images, predicted exactly as
+    :func:`evaluate` measures Kaggle rows: a first pass on the image itself, then ``refine``
+    re-centred passes, the last mirror-averaged (``flip``)."""
+    from .data.dataset import kaggle_faces
+
+    n = len(images)
+    faces = kaggle_faces(images, np.full((n, len(KEYPOINT_NAMES), 2), np.nan, np.float32),
+                         np.zeros((n, len(KEYPOINT_NAMES)), bool), [f"test/{i}" for i in range(n)])
+    return predict_faces(predict, faces, refine, 0, flip)[1]
 
 
 def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str = "val", val_fraction: float = 0.15,

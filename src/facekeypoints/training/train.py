@@ -119,6 +119,18 @@ def _score_key(val: FaceSet) -> str:
     return "300w" if "300w" in val.sources else "all"
 
 
+def _score_metric(val: FaceSet) -> str:
+    """What picks the best epoch: NME, or for Kaggle rows alone Kaggle's own metric, RMSE in the
+    96x96 frame (most Kaggle rows lack the eye corners that NME divides by)."""
+    return "rmse" if val.sources and all(s == "kaggle" for s in val.sources) else "nme"
+
+
+def _nothing_to_train(epochs: int, focus_epochs: int, why: str = "--focus-epochs 0") -> str | None:
+    if epochs + focus_epochs <= 0:
+        return f"nothing to train: --epochs {epochs} and {why}; give --epochs N"
+    return None
+
+
 def _atomic_torch_save(obj: dict, path: Path) -> None:
     import tempfile
 
@@ -241,6 +253,9 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
     ``device``: auto (CUDA if available), cpu or cuda. ``amp``: mixed precision on CUDA (bf16 where
     supported, else fp16 with loss scaling); the CPU always trains in float32. Under torchrun
     (WORLD_SIZE > 1) the processes train one model together; only rank 0 logs and writes."""
+    if (msg := _nothing_to_train(cfg.epochs, cfg.focus_epochs if cfg.focus else 0,
+                                 "--focus-epochs 0" if cfg.focus else "no --focus set")) is not None:
+        raise FkpError(msg)
     env = ddp.setup(device)
     try:
         return _train(cfg, resume, log if env.main else _quiet, env, amp)
@@ -302,10 +317,12 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         else:
             log(f"focus phase skipped: no '{cfg.focus}' faces in the training data")
     focus_epochs = cfg.focus_epochs if focus_set is not None else 0
+    if (msg := _nothing_to_train(cfg.epochs, focus_epochs, f"no focus phase (no '{cfg.focus}' faces in the data)")):
+        raise FkpError(msg)
     main_index = sampling_index(train_set.sources, cfg.oversample)
-    key = _score_key(val_set)
+    key, metric = _score_key(val_set), _score_metric(val_set)
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
-        f"({len(set(val_set.groups))} photos/people held out; best model chosen on '{key}' NME)")
+        f"({len(set(val_set.groups))} photos/people/rows held out; best model chosen on '{key}' {metric.upper()})")
 
     model = build(cfg.arch).to(env.device)
     opt_name = _optimizer_name(cfg)
@@ -426,8 +443,10 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         else:
             train_loss = float(np.mean(losses))
             val = validate(judged, val_set, cfg.seed, env if env.device.type != "cpu" else None)
-        score = val[key]["nme"]
-        h = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": score,
+        score = val[key][metric]
+        if not math.isfinite(score):  # no validation face has the points NME needs
+            score = val[key]["rmse"]
+        h = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": val[key]["nme"],
              "val_rmse": val[key]["rmse"], "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
         history.append(h)
         improved = score < best
@@ -451,6 +470,6 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             write_json_atomic(out / "history.json", {"config": asdict(cfg), "history": history, "best": best_metrics})
             _plot_curves(history, out / "curves.png")
         ddp.barrier(env)
-        log(f"epoch {epoch + 1:3d}/{cfg.epochs + focus_epochs}{' focus' if in_focus else ''}  loss {h['train_loss']:.5f}  val NME {100 * score:.2f}%  "
+        log(f"epoch {epoch + 1:3d}/{cfg.epochs + focus_epochs}{' focus' if in_focus else ''}  loss {h['train_loss']:.5f}  val NME {100 * h['val_nme']:.2f}%  "
             f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
     return best_metrics

@@ -11,11 +11,15 @@ instead:
    (``frame_from_keypoints(kp, rotate=True)``) and predicts once: the crop the
    model was trained to refine, so one pass per frame is enough;
 3. checks each new prediction cheaply (finite, upright, plausible size and
-   position change, inside the picture) and, every ``verify_every`` frames, runs
-   the Haar cascade on a small upright patch around the face (about 1 ms) so a
-   track that slid onto background is noticed within a few frames;
-4. matches detections to tracks by overlap (IoU or centre distance), keeps ids,
-   gives new faces new ids and drops tracks that are lost and not re-detected;
+   position change, inside the picture), asks the face verifier CNN whether the
+   crop still holds a face (about 0.06 ms a face: a hard scene cut, or a track that
+   slid onto background, loses the track in that very frame) and, every
+   ``verify_every`` frames, runs the Haar cascade on a small upright patch around
+   the face (about 1 ms) to re-seed a track that drifted;
+4. gates detections as ``KeypointDetector.detect`` does (the verifier, keypoints that
+   span the face the box implies), matches them to tracks by overlap (IoU or centre
+   distance), keeps ids, gives new faces new ids and drops tracks that are lost and
+   not re-detected;
 5. smooths each track's keypoints over time (:mod:`facekeypoints.video.smoothing`),
    with the filter reset whenever a track is re-seeded from a detection.
 """
@@ -29,10 +33,10 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from ..detection import Detection, HaarDetector, box_iou, load_cascade
+from ..detection import Detection, HaarDetector, box_iou, haar_confidence, load_cascade
 from ..geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from ..imageio import to_gray
-from ..pipeline import Face, KeypointDetector
+from ..pipeline import MAX_FRAME_OVERLAP, Face, KeypointDetector, frame_overlap
 from ..schema import INDEX
 from .smoothing import SMOOTHERS, Smoother, make_smoother
 
@@ -256,9 +260,14 @@ class VideoTracker:
         frames = [tr.predicted_frame(t) for tr in self.tracks]
         gray, (ox, oy) = gray_region(image, frames, CROP_REACH)
         local = [Frame(f.cx - ox, f.cy - oy, f.side, f.angle) for f in frames]
-        kps = self.detector.keypoints_from_frames(gray, local, refine=0) + np.float32([ox, oy])
-        for tr, fr, kp in zip(self.tracks, frames, kps):
-            new = self._plausible(kp, fr, image.shape)
+        crops = np.stack([crop(gray, f) for f in local])
+        kps = self.detector.keypoints_from_frames(gray, local, refine=0, crops=crops) + np.float32([ox, oy])
+        verifier = self.detector.verifier
+        # the crop must still look like a face: after a scene cut it holds whatever the new scene has there
+        face = (verifier.predict(crops) >= self.detector.min_face_prob if verifier is not None
+                else np.ones(len(crops), bool))
+        for tr, fr, kp, ok in zip(self.tracks, frames, kps, face):
+            new = self._plausible(kp, fr, image.shape) if ok else None
             if new is not None:
                 tr.set_keypoints(kp, t, new=new)
                 tr.since_verify += 1
@@ -304,7 +313,7 @@ class VideoTracker:
         if best is None:
             tr.lost = True
             return
-        tr.score = score
+        tr.score = haar_confidence(score)
         fp = frame_from_box(best)
         centre = roi.to_image(np.array([[fp.cx, fp.cy]]), VERIFY_SIZE)[0] + (ox, oy)
         found = Frame(float(centre[0]), float(centre[1]), fp.side * roi.side / VERIFY_SIZE, fr.angle)
@@ -332,13 +341,15 @@ class VideoTracker:
             for tr in healthy:
                 x0, y0, x1, y1 = _grow(tr.box(), 0.1)
                 search[max(int(y0), 0):min(int(y1) + 1, h), max(int(x0), 0):min(int(x1) + 1, w)] = fill
-        dets = sorted(self.detector.detector(search), key=lambda d: d.box[0] - d.box[2])  # largest first
+        # the same gate as KeypointDetector.detect: what the verifier takes for a face (crops from the real picture)
+        dets = self.detector.verified(gray, self.detector.detector(search))[0]
+        dets = sorted(dets, key=lambda d: d.box[0] - d.box[2])  # largest first
 
         def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
-            """Keypoints for a detection, or None when they do not make a plausible face in its box."""
+            """Keypoints for a detection, or None when they do not make a plausible face spanning its box."""
             fr = replace(frame_from_box(d.box), angle=d.angle)
             kp = self.detector.keypoints_from_frames(gray, [fr])[0]
-            new = self._plausible(kp, fr, gray.shape)
+            new = self._plausible(kp, fr, gray.shape) if self.detector.spans_face(kp, fr) else None
             return None if new is None else (kp, new)
 
         kept = list(self.tracks)
@@ -364,11 +375,15 @@ class VideoTracker:
             alive += 1
 
     def _dedupe(self) -> None:
-        """Two tracks that converged on one face: keep the older."""
+        """Two tracks on one face (converged, or a second box on it): keep the older. Same test as the
+        photo pipeline's :func:`~facekeypoints.pipeline.one_per_face`: keypoint frames overlapping by
+        more than ``MAX_FRAME_OVERLAP`` of the smaller."""
         if len(self.tracks) < 2:
             return
         keep: list[Track] = []
         for tr in sorted(self.tracks, key=lambda t: t.id):
-            if all(box_iou(tr.box(), k.box()) < 0.5 for k in keep):
+            f = frame_from_keypoints(tr.keypoints)
+            if all(box_iou(tr.box(), k.box()) < 0.5 and frame_overlap(f, frame_from_keypoints(k.keypoints)) <= MAX_FRAME_OVERLAP
+                   for k in keep):
                 keep.append(tr)
         self.tracks = keep

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -51,8 +52,9 @@ _DETECT_BODY = {
     },
     "responses": {
         "400": {"description": "empty, undecodable or truncated image; unknown filter"},
-        "413": {"description": "upload over the byte limit or image over the pixel limit"},
+        "413": {"description": "upload over the byte limit (/api/health max_upload_bytes) or image over the pixel limit"},
         "415": {"description": "not an image content type"},
+        "422": {"description": "a bad query parameter, e.g. annotated=maybe (one-line detail)"},
     },
 }
 
@@ -61,21 +63,40 @@ def static_dir() -> Path:
     return Path(str(resources.files("facekeypoints") / "web" / "static"))
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
+def _limit(n: int) -> str:
+    """A byte limit as /api/health reports it (``max_upload_bytes``), with its size in MB."""
+    return f"{n} bytes = {n / (1024 * 1024):.4g} MB"
 
 
-async def read_body(request: Request, limit: int, what: str) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes (never buffered past it)."""
+async def read_body(request: Request, limit: int, what: str, shown: int | None = None) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes (never buffered past it).
+    ``shown``: the limit the message names (the upload limit, when ``limit`` adds multipart slack)."""
+    shown = limit if shown is None else shown
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise UploadError(413, f"{what} too large ({int(declared):,} bytes; limit {_mb(limit)})")
+        raise UploadError(413, f"{what} too large ({int(declared)} bytes; limit {_limit(shown)})")
     buf = bytearray()
     async for chunk in request.stream():
         buf += chunk
         if len(buf) > limit:
-            raise UploadError(413, f"{what} too large (over the {_mb(limit)} limit)")
+            raise UploadError(413, f"{what} too large (over the limit of {_limit(shown)})")
     return bytes(buf)
+
+
+def _one_line(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as the one line every refusal carries, e.g.
+    ``query parameter 'annotated': 'maybe' is not a boolean (use 1/0, true/false, yes/no, on/off)``."""
+    parts = []
+    for e in exc.errors():
+        loc = [str(x) for x in e.get("loc", ())]
+        where = f"{loc[0]} parameter {loc[-1]!r}" if len(loc) >= 2 else "request"
+        got = e.get("input")
+        if e.get("type") == "bool_parsing":
+            msg = f"{got!r} is not a boolean (use 1/0, true/false, yes/no, on/off)"
+        else:
+            msg = str(e.get("msg", "invalid")).replace("\n", " ") + ("" if got is None else f" (got {str(got)[:40]!r})")
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts) or "invalid request"
 
 
 def create_app(settings: WebSettings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -91,6 +112,10 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
     @app.exception_handler(UploadError)
     async def upload_error(_: Request, exc: UploadError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -124,7 +149,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
         mt = media_type(content_type)
         limit = settings.max_upload_bytes
         if mt == "multipart/form-data":
-            body = await read_body(request, limit + MULTIPART_SLACK, "upload")
+            body = await read_body(request, limit + MULTIPART_SLACK, "upload", shown=limit)
             if not body:
                 raise UploadError(400, "empty request body; send the photo as multipart field 'file'")
             parts = parse_multipart(body, content_type)
@@ -133,7 +158,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
                 raise UploadError(400, "no 'file' field in the form; send the photo as multipart field 'file'")
             check_image_type(part.content_type, f"file {safe_name(part.filename)!r}")
             if len(part.data) > limit:
-                raise UploadError(413, f"upload too large ({len(part.data):,} bytes; limit {_mb(limit)})")
+                raise UploadError(413, f"upload too large ({len(part.data)} bytes; limit {_limit(limit)})")
             data, source = part.data, safe_name(part.filename)
             if filter_ is None and "filter" in parts:
                 filter_ = parts["filter"].data.decode("utf-8", "replace")
@@ -176,7 +201,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
 async def _frame(engine: Engine, s, data: bytes) -> dict:
     limit = engine.settings.max_upload_bytes
     if len(data) > limit:
-        return {"type": "frame", "error": f"frame too large ({len(data):,} bytes; limit {_mb(limit)})", "status": 413}
+        return {"type": "frame", "error": f"frame too large ({len(data)} bytes; limit {_limit(limit)})", "status": 413}
     try:
         return await engine.call(s.process, data)
     except UploadError as e:

@@ -105,11 +105,14 @@ def _rolls(keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
-               rng: np.random.Generator, cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               rng: np.random.Generator, cfg: AugmentConfig,
+               frames: list[Frame] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crop (and augment) a batch: returns images (N, 96, 96) uint8, keypoints
-    (N, 15, 2) in crop pixels (NaN where masked), mask (N, 15)."""
+    (N, 15, 2) in crop pixels (NaN where masked), mask (N, 15). ``frames``: the crop
+    frames to use instead of drawing them."""
     n = len(contexts)
-    frames = _frames(n, rng, cfg, _rolls(keypoints, mask) if cfg.refine else None)
+    if frames is None:
+        frames = _frames(n, rng, cfg, _rolls(keypoints, mask) if cfg.refine else None)
     imgs = np.empty((n, CROP_SIZE, CROP_SIZE), np.uint8)
     kps = np.empty((n, keypoints.shape[1], 2), np.float32)
     msk = mask.copy()
@@ -132,12 +135,19 @@ def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
     return imgs, kps, msk
 
 
-def eval_frames(n: int, seed: int = 0) -> list[Frame]:
-    """The crop frames (in context pixels) that :func:`eval_batch` uses."""
-    return _frames(n, np.random.default_rng(seed), EVAL)
+def eval_frames(n: int, seed: int = 0, exact: np.ndarray | None = None) -> list[Frame]:
+    """The crop frames (in context pixels) that :func:`eval_batch` uses. ``exact[i]``: face i is
+    cropped exactly in its base frame, with no detector jitter (a Kaggle row: its own 96x96 image)."""
+    frames = _frames(n, np.random.default_rng(seed), EVAL)
+    if exact is not None:
+        frames = [_BASE if e else f for f, e in zip(frames, exact)]
+    return frames
 
 
-def eval_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def eval_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, seed: int = 0,
+               exact: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validation crops: a detector-like box (seeded Haar-statistics jitter), no other change,
-    so validation error matches what a photo run with the Haar cascade sees."""
-    return make_batch(contexts, keypoints, mask, np.random.default_rng(seed), EVAL)
+    so validation error matches what a photo run with the Haar cascade sees; ``exact`` faces
+    (see :func:`eval_frames`) are cut in their base frame."""
+    return make_batch(contexts, keypoints, mask, np.random.default_rng(seed), EVAL,
+                      frames=eval_frames(len(contexts), seed, exact))

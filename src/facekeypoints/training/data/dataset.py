@@ -61,10 +61,10 @@ class FaceSet:
 def split(faces: FaceSet, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices of training and validation faces, split by photo/person group.
 
-    Kaggle rows carry no photo identity, so they only ever train.
+    Kaggle rows carry no photo or person identity: their group is their row
+    (``kaggle/<file>/<row>``), so they are split row by row, by the same seeded hash.
     """
-    is_val = np.array([src != "kaggle" and in_validation(g, val_fraction, seed)
-                       for g, src in zip(faces.groups, faces.sources)], dtype=bool)
+    is_val = np.array([in_validation(g, val_fraction, seed) for g in faces.groups], dtype=bool)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
@@ -90,16 +90,24 @@ def from_samples(samples: Sequence[FaceSample], desc: str = "faces", workers: in
     return FaceSet(ctx, kps, np.ones((n, NUM_KEYPOINTS), bool), [s.group for s in samples], [s.source for s in samples])
 
 
-def from_kaggle(path: str | os.PathLike) -> FaceSet:
+#: Where a Kaggle 96x96 image sits in its context: the context's centred 96 px square.
+_KAGGLE_BASE = Frame((CONTEXT - 1) / 2 - CROP_SIZE / 2, (CONTEXT - 1) / 2 - CROP_SIZE / 2, CONTEXT)
+
+
+def kaggle_faces(images: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, groups: list[str]) -> FaceSet:
     """Kaggle rows are already 96x96 crops: pad each into a context, border repeated."""
+    n = len(images)
+    ctx = np.stack([crop(im, _KAGGLE_BASE, CONTEXT) for im in images])
+    kps = _KAGGLE_BASE.to_crop(np.asarray(keypoints, np.float32).reshape(-1, 2), CONTEXT).reshape(n, NUM_KEYPOINTS, 2)
+    kps[~mask] = np.nan
+    return FaceSet(ctx, kps.astype(np.float32), np.asarray(mask, bool).copy(), list(groups), ["kaggle"] * n)
+
+
+def from_kaggle(path: str | os.PathLike) -> FaceSet:
+    """A Kaggle ``training.csv``; each row is its own group (``kaggle/<file>/<row>``)."""
     ks = kaggle.load_training(path)
-    n = len(ks.images)
-    base = Frame((CONTEXT - 1) / 2 - CROP_SIZE / 2, (CONTEXT - 1) / 2 - CROP_SIZE / 2, CONTEXT)  # maps 96 px -> 192 ctx
-    ctx = np.stack([crop(im, base, CONTEXT) for im in ks.images])
-    kps = base.to_crop(ks.keypoints.reshape(-1, 2), CONTEXT).reshape(n, NUM_KEYPOINTS, 2)
-    kps[~ks.mask] = np.nan
     name = Path(path).name
-    return FaceSet(ctx, kps, ks.mask.copy(), [f"kaggle/{name}/{i}" for i in ks.ids], ["kaggle"] * n)
+    return kaggle_faces(ks.images, ks.keypoints, ks.mask, [f"kaggle/{name}/{i}" for i in ks.ids])
 
 
 def resolve(spec: str | os.PathLike) -> list[tuple[str, Path]]:

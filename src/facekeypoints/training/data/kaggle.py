@@ -161,6 +161,15 @@ def read_lookup(path: str | os.PathLike) -> list[tuple[int, int, str]]:
     return out
 
 
+def check_lookup(path: str | os.PathLike, lookup: list[tuple[int, int, str]], ids: list[int],
+                 test_path: str | os.PathLike) -> None:
+    """Refuse, naming the lookup file, a lookup row whose ImageId the test file lacks."""
+    have = set(ids)
+    for rid, iid, _ in lookup:
+        if iid not in have:
+            raise InputError(Path(path), f"RowId {rid} asks for ImageId {iid}, which {Path(test_path).name} does not have")
+
+
 def write_submission(path: str | os.PathLike, lookup: list[tuple[int, int, str]], ids: list[int], keypoints: np.ndarray) -> int:
     """Write ``RowId,Location`` for every lookup row, clipped to [0, 96]. Atomic."""
     index = {iid: i for i, iid in enumerate(ids)}
