@@ -1,0 +1,74 @@
+"""Cost per face of head pose, openness and alignment, against one keypoint-model pass.
+
+Median over many calls on real faces, one thread (``OMP_NUM_THREADS=1``, ``cv2.setNumThreads(1)``,
+onnxruntime ``threads=1``): ``Face.pose`` on the 300-W validation faces (their labelled 15
+keypoints, each photo's own size as camera), ``Face.openness`` on Udacity faces (labelled 68
+landmarks), ``fk.align`` to 112x112, and, interleaved in the same loop as the peer, one keypoint
+model call on a 96x96 crop (batch 1), so the ratio holds on a shared machine.
+
+    OMP_NUM_THREADS=1 python bench/bench_use.py [--data ../shared/data] [--repeats 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import facekeypoints as fk
+from facekeypoints.geometry import crop, frame_from_keypoints
+from facekeypoints.imageio import read_image, to_gray
+from facekeypoints.runtime import OnnxKeypointModel
+from facekeypoints.training.data.landmarks import load_300w, split_by_group
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ms(fn, *a) -> float:
+    t = time.perf_counter()
+    fn(*a)
+    return 1000 * (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--repeats", type=int, default=3000)
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    val = split_by_group(load_300w(args.data / "300w"), 0.15, 0)[1][:40]
+    images = [read_image(s.image) for s in val]
+    faces15 = [fk.Face((0, 0, 1, 1), None, s.keypoints, image_size=(im.shape[1], im.shape[0]))
+               for s, im in zip(val, images)]
+    rows = (args.data / "udacity" / "training_frames_keypoints.csv").read_text().splitlines()[1:41]
+    faces68 = [fk.Face((0, 0, 1, 1), None, np.array(r.split(",")[1:], np.float32).reshape(68, 2), image_size=(224, 224))
+               for r in rows]
+    crops = np.stack([crop(to_gray(im), frame_from_keypoints(s.keypoints, rotate=True)) for s, im in zip(val, images)])
+    model = OnnxKeypointModel(threads=1)
+    for i in range(50):  # warm-up
+        faces15[i % 40].pose, faces68[i % 40].openness, model.predict(crops[:1]), fk.align(images[0], faces15[0])
+    t = {k: [] for k in ("pose", "openness", "pose_68", "align", "model")}
+    for i in range(args.repeats):
+        j = i % 40
+        t["pose"].append(_ms(lambda f: f.pose, faces15[j]))
+        t["openness"].append(_ms(lambda f: f.openness, faces68[j]))
+        t["pose_68"].append(_ms(lambda f: f.pose, faces68[j]))  # points15 from the 68, then the fit
+        t["model"].append(_ms(model.predict, crops[j:j + 1]))
+        if i % 5 == 0:
+            t["align"].append(_ms(fk.align, images[j], faces15[j]))
+    med = {k: float(np.median(v)) for k, v in t.items()}
+    out = {"load_average": [round(x, 2) for x in os.getloadavg()], "repeats": args.repeats,
+           "ms_median": {k: round(v, 4) for k, v in med.items()},
+           "ms_p90": {k: round(float(np.percentile(v, 90)), 4) for k, v in t.items()},
+           "pose_plus_openness_ms": round(med["pose_68"] + med["openness"], 4),
+           "pose_plus_openness_over_model": round((med["pose_68"] + med["openness"]) / med["model"], 3)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
