@@ -158,7 +158,7 @@ def draw_pose(image: np.ndarray, faces, length: float = 0.6) -> np.ndarray:
         p = p.reshape(-1, 2)
         if not np.isfinite(p).all() or np.abs(p).max() > 1e6:
             continue
-        t = max(1, int(round(float(np.ptp(kp[:, 0])) / 60)))
+        t = max(1, int(round(float(np.ptp(kp[:, 0])) / 40)))
         o = kp[INDEX["nose_tip"]]  # draw from the detected nose tip, not the model's projection of it
         for q, color in zip(p[1:], ((60, 60, 255), (60, 220, 60), (255, 120, 40))):
             end = o + (q - p[0])

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..align import align, align_matrix, template
+    from ..alignment import align, align_matrix, template
     from ..errors import FkpError
     from ..imageio import read_image, write_image_atomic
     from ..photos import expand_inputs, output_name, write_json
