@@ -349,3 +349,30 @@ def test_a_blink_survives_the_video_smoothing(udacity_labels):
     assert smooth[0] - smooth.min() > 0.7 * (raw[0] - raw.min()) and raw.min() < 0.1
     assert 0 <= smooth.argmin() - raw.argmin() <= 1
     assert abs(smooth[-1] - raw[-1]) < 0.01  # and it comes back up
+
+
+@pytest.fixture(scope="module")
+def detector68():
+    try:
+        return fk.KeypointDetector(points=68)
+    except TypeError:  # this branch predates the 68-point model
+        pytest.skip("needs fk.KeypointDetector(points=68) (the 68-point model)")
+
+
+def test_openness_end_to_end_with_the_68_point_model(detector68, udacity_labels, data_dir):
+    """The hand-picked Udacity frames through the 68-point model: each person's closed-eye frame
+    scores below their open-eye frame, and closed frames below open ones on average."""
+    ear = {}
+    for name in CLOSED + OPEN:
+        img = read_image(data_dir / "udacity" / "training" / f"{name}.jpg")
+        mid = udacity_labels[name][36:48].mean(axis=0)
+        face = _match(detector68.detect(img), from_ibug68(udacity_labels[name]))
+        assert face is not None and face.openness is not None, name
+        assert np.linalg.norm(face.landmarks[36:48].mean(axis=0) - mid) < 10, name
+        ear[name] = (face.openness.left_eye + face.openness.right_eye) / 2
+    # measured with the first rough model (5 epochs, 68-point NME 7 %): 0.246 < 0.262, 0.241 < 0.293,
+    # 0.288 < 0.308; means 0.271 vs 0.306. It does not yet separate closed from open across people.
+    for closed, opened in (("Peter_Medgyessy_32", "Peter_Medgyessy_41"), ("Charlie_Coles_11", "Charlie_Coles_21"),
+                           ("Linda_Sanchez_12", "Linda_Sanchez_21")):
+        assert ear[closed] < ear[opened], (closed, ear[closed], opened, ear[opened])
+    assert np.mean([ear[n] for n in CLOSED]) < np.mean([ear[n] for n in OPEN]), ear
