@@ -267,6 +267,10 @@ def test_cli_align_bad_input(tmp_path):
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["alignment.json"]
     r = subprocess.run([*FKP, "align", str(bad), "-o", str(tmp_path / "o"), "--size", "4"], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip().splitlines() == ["fkp: --size must be at least 8 pixels, got 4"]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    r = subprocess.run([*FKP, "align", str(bad), "-o", str(blocker / "sub")], capture_output=True, text=True)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "cannot create the output folder" in r.stderr
 
 
 # -- openness ----------------------------------------------------------------------------------------

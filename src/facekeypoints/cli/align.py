@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise FkpError("no input images found")
     outdir = Path(args.outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FkpError(f"{outdir}: cannot create the output folder ({e.strerror or e})") from None
     det = KeypointDetector(args.model)
     records, used, faceless, n_crops = [], set(), [], 0
     interrupted = False
@@ -57,9 +61,16 @@ def run(args: argparse.Namespace) -> int:
             stem = Path(output_name(path, used))
             for i, face in enumerate(faces):
                 name = f"{stem.stem}_{i}{stem.suffix}"
-                write_image_atomic(outdir / name, align(image, face, args.size))
+                try:
+                    m = align_matrix(face, args.size)
+                except ValueError as e:  # keypoints that are not finite: no transform to apply
+                    rec["error"] = f"face {i}: {e}"
+                    continue
+                try:
+                    write_image_atomic(outdir / name, align(image, face, args.size))
+                except OSError as e:
+                    raise FkpError(f"{outdir / name}: cannot write ({e.strerror or e})") from None
                 n_crops += 1
-                m = align_matrix(face, args.size)
                 rec["faces"].append({"crop": name, "box": [round(float(v), 2) for v in face.box],
                                      "matrix": [[round(float(v), 6) for v in row] for row in m]})
     except KeyboardInterrupt:
