@@ -12,11 +12,10 @@ DEFAULT_JSON = "alignment.json"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("align", help="aligned face crops for face recognition", description=__doc__,
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("align", help="aligned face crops for face recognition", description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
     p.add_argument("-o", "--outdir", required=True, help="write the crops and the JSON here")
-    p.add_argument("--size", type=int, default=112, help="crop side in pixels (the template scales with it)")
+    p.add_argument("--size", type=int, default=112, help="crop side in pixels; the template scales with it (default: %(default)s)")
     p.add_argument("--json", default=None, metavar="FILE", help=f"transforms JSON (default: OUTDIR/{DEFAULT_JSON})")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.set_defaults(func=run)
