@@ -51,13 +51,11 @@ def factorise(points: np.ndarray) -> np.ndarray:
     return (np.linalg.inv(q) @ shape).T
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--nose-depth", type=float, default=31.0, help="mm the nose tip stands in front of the eyes")
-    args = ap.parse_args()
-    shapes = [read_pts(p).astype(np.float64) for p in sorted((args.data / "300w").rglob("*.pts"))
+def fit(data: Path, nose_depth: float = 31.0) -> tuple[np.ndarray, float, int]:
+    """(15, 3) generic face in mm, the factorisation's own nose depth (mm) and the number of faces."""
+    shapes = [read_pts(p).astype(np.float64) for p in sorted((data / "300w").rglob("*.pts"))
               if not in_validation("300w/" + p.stem.rsplit("_", 1)[0], 0.15, 0)]  # training photos only
+    n = len(shapes)
     perm = IBUG68_FLIP_PERMUTATION
     shapes += [np.c_[-s[perm, 0], s[perm, 1]] for s in shapes]
     x = factorise(np.array(shapes))
@@ -73,9 +71,18 @@ def main() -> None:
     x *= 63.0 / np.linalg.norm(x[42:48].mean(0) - x[36:42].mean(0))
     x -= x[36:48].mean(0)
     x15 = IBUG68_TO_15_MATRIX.astype(np.float64) @ x
-    print(f"# {len(shapes) // 2} training faces (and their mirror images); raw nose depth "
-          f"{-x15[INDEX['nose_tip'], 2]:.1f} mm, scaled to {args.nose_depth}")
-    x15[:, 2] *= args.nose_depth / -x15[INDEX["nose_tip"], 2]
+    raw = float(-x15[INDEX["nose_tip"], 2])
+    x15[:, 2] *= nose_depth / raw
+    return x15, raw, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--nose-depth", type=float, default=31.0, help="mm the nose tip stands in front of the eyes")
+    args = ap.parse_args()
+    x15, raw, n = fit(args.data, args.nose_depth)
+    print(f"# {n} training faces (and their mirror images); raw nose depth {raw:.1f} mm, scaled to {args.nose_depth}")
     for name, p in zip(KEYPOINT_NAMES, x15):
         print(f"    ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}),  # {name}")
 

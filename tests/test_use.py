@@ -72,6 +72,24 @@ def test_pose_rules_hold_exactly_on_labels(val_300w):
         assert r.yaw == pytest.approx(p.yaw, abs=0.01) and r.pitch == pytest.approx(p.pitch, abs=0.01)
 
 
+def test_generic_face_is_the_fit_of_the_300w_training_labels(data_dir):
+    """FACE_3D is what bench/fit_face_shape.py fits (no hand-tuned numbers): symmetric, eyes 63 mm
+    apart, nose tip 31 mm in front of the eyes, and within 0.06 mm of the fit of the labels."""
+    from facekeypoints.pose import FACE_3D
+    from facekeypoints.schema import FLIP_PERMUTATION
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        import fit_face_shape
+    finally:
+        sys.path.pop(0)
+    fitted, raw, n = fit_face_shape.fit(data_dir)
+    assert n > 900 and raw > 31  # factorisation alone overstates depth
+    np.testing.assert_allclose(FACE_3D, fitted, atol=0.06)
+    np.testing.assert_allclose(FACE_3D[FLIP_PERMUTATION] * (-1, 1, 1), FACE_3D, atol=1e-9)
+    assert FACE_3D[0, 0] - FACE_3D[1, 0] == pytest.approx(63.0) and FACE_3D[_NOSE, 2] == pytest.approx(-31.0)
+
+
 @pytest.fixture(scope="module")
 def transformed_poses(detector, val_300w):
     """(pose, mirrored photo's pose, pose of the photo rotated 20 degrees CCW) of detected faces."""
