@@ -8,6 +8,11 @@ peer. Each is timed alone (its own loop: the call's own cost) and interleaved wi
 in the video loop, where the model evicts the caches), so the ratio holds on a shared machine.
 
     OMP_NUM_THREADS=1 python bench/bench_use.py [--data ../shared/data] [--repeats 3000]
+
+``--accuracy`` instead runs the detector on every 300-W validation photo and reports, by the labels'
+yaw proxy (docs/benchmarks.md), how far the pose from detected keypoints is from the pose of the
+labelled keypoints, and how far the eye centres re-detected in each aligned crop are from the
+template's (the figures of docs/use.md; a few minutes).
 """
 
 from __future__ import annotations
@@ -28,6 +33,47 @@ from facekeypoints.runtime import OnnxKeypointModel
 from facekeypoints.training.data.landmarks import load_300w, split_by_group
 
 ROOT = Path(__file__).resolve().parents[1]
+_BINS = ((0.0, 0.1), (0.1, 0.2), (0.2, 1.0))
+
+
+def yaw_proxy(kp: np.ndarray) -> float:
+    """(nose to left outer eye corner - nose to right outer eye corner) / their sum."""
+    dl, dr = (float(np.linalg.norm(kp[10] - kp[i])) for i in (3, 5))
+    return (dl - dr) / (dl + dr)
+
+
+def accuracy(data: Path) -> dict:
+    from facekeypoints.alignment import template
+    from facekeypoints.pose import head_pose
+
+    det = fk.KeypointDetector(threads=1)
+    rows = []
+    for s in split_by_group(load_300w(data / "300w"), 0.15, 0)[1]:
+        img = read_image(s.image)
+        kp, (h, w) = s.keypoints, img.shape[:2]
+        mid, iod = (kp[0] + kp[1]) / 2, float(np.linalg.norm(kp[3] - kp[5]))
+        near = [f for f in det.detect(img) if np.linalg.norm(f.points15[:2].mean(0) - mid) < 0.5 * iod]
+        if not near:
+            rows.append((yaw_proxy(kp), None, None))
+            continue
+        f = min(near, key=lambda f: float(np.linalg.norm(f.points15[:2].mean(0) - mid)))
+        diff = np.abs(np.subtract(f.pose, head_pose(kp, (w, h))))
+        again = det.detect(fk.align(img, f))
+        eye = (float(np.linalg.norm(again[0].points15[[1, 0]] - template()[:2], axis=1).max())
+               if again else None)
+        rows.append((yaw_proxy(kp), diff, eye))
+    out = {}
+    for lo, hi in (*_BINS, (0.0, 1.0)):
+        sel = [r for r in rows if lo <= abs(r[0]) < hi]
+        found = [r for r in sel if r[1] is not None]
+        d = np.array([r[1] for r in found])
+        e = np.array([r[2] for r in found if r[2] is not None])
+        out[f"abs(yaw proxy) {lo}-{hi}"] = {
+            "faces": len(sel), "found": len(found),
+            "pose_vs_labels_median_deg": dict(zip(("yaw", "pitch", "roll"), np.round(np.median(d, 0), 2).tolist())),
+            "crops_redetected": len(e), "eye_error_median_px": round(float(np.median(e)), 2),
+            "eye_within_4px": round(float((e < 4).mean()), 3), "eye_error_max_px": round(float(e.max()), 2)}
+    return out
 
 
 def _ms(fn, *a) -> float:
@@ -40,8 +86,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--repeats", type=int, default=3000)
+    ap.add_argument("--accuracy", action="store_true", help="pose and alignment accuracy instead of cost")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    if args.accuracy:
+        print(json.dumps(accuracy(args.data), indent=2))
+        return
     val = split_by_group(load_300w(args.data / "300w"), 0.15, 0)[1][:40]
     images = [read_image(s.image) for s in val]
     faces15 = [fk.Face((0, 0, 1, 1), None, s.keypoints, image_size=(im.shape[1], im.shape[0]))
