@@ -73,8 +73,8 @@ def test_pose_rules_hold_exactly_on_labels(val_300w):
 
 
 def test_generic_face_is_the_fit_of_the_300w_training_labels(data_dir):
-    """FACE_3D is what bench/fit_face_shape.py fits (no hand-tuned numbers): symmetric, eyes 63 mm
-    apart, nose tip 31 mm in front of the eyes, and within 0.06 mm of the fit of the labels."""
+    """FACE_3D is what bench/fit_face_shape.py fits from the labels (the one chosen number is the
+    nose depth, 31 mm): symmetric, eyes 63 mm apart, within 0.06 mm of the fit."""
     from facekeypoints.pose import FACE_3D
     from facekeypoints.schema import FLIP_PERMUTATION
 
