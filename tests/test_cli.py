@@ -32,7 +32,8 @@ def test_detect_json_csv_and_images(tmp_path, data_dir, val_300w):
         assert set(rec) == {"image", "width", "height", "faces", "error"}
     assert recs[2]["error"] and recs[2]["faces"] == [] and recs[0]["error"] is None
     face = recs[0]["faces"][0]
-    assert set(face) == {"box", "score", "keypoints"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "keypoints", "pose"} and len(face["box"]) == 4
+    assert set(face["pose"]) == {"yaw", "pitch", "roll"}  # no "openness" with 15 keypoints
     assert list(face["keypoints"]) == list(KEYPOINT_NAMES)
     assert all(len(v) == 2 for v in face["keypoints"].values())
     x0, y0, x1, y1 = face["box"]

@@ -224,7 +224,9 @@ def test_cli_writes_video_csv_and_jsonl(clip_file, tmp_path):
     rows = read_csv(csv_path)
     assert rows[0] == CSV_HEADER and rows[0][:8] == ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1",
                                                       "box_y1", "score"]
-    assert rows[0][8:10] == ["left_eye_center_x", "left_eye_center_y"] and len(rows[0]) == 8 + 30
+    assert rows[0][8:10] == ["left_eye_center_x", "left_eye_center_y"] and len(rows[0]) == 8 + 30 + 6
+    assert rows[0][38:] == ["yaw", "pitch", "roll", "left_eye_aspect_ratio", "right_eye_aspect_ratio",
+                            "mouth_aspect_ratio"]
     body = rows[1:]
     assert [int(r[0]) for r in body] == list(range(45)) and {r[2] for r in body} == {"1"}
     assert float(body[30][1]) == pytest.approx(1.0, abs=1e-3)  # 30 fps file: frame 30 is at 1 s
@@ -296,7 +298,9 @@ def test_cli_sigint_finalises_outputs(data_dir, tmp_path):
     assert 0 < n < 240
     rows = read_csv(csv_path)
     assert rows[0] == CSV_HEADER
-    assert all(len(r) == len(CSV_HEADER) and all(v != "" for v in r) for r in rows[1:])
+    # every cell filled but the openness columns (15 keypoints hold no eyelids)
+    assert all(len(r) == len(CSV_HEADER) and all(v != "" for v in r[:-3]) and r[-3:] == ["", "", ""]
+               for r in rows[1:])
     assert [int(r[0]) for r in rows[1:]] == list(range(len(rows) - 1))
     assert len(rows) - 1 == n  # one face per frame: a row for every frame written to the video
     assert partial_csv() is None and not list(tmp_path.glob(".*partial*"))

@@ -61,7 +61,8 @@ def check_record_schema(rec: dict) -> None:
     assert isinstance(rec["image"], str) and rec["error"] is None
     assert isinstance(rec["width"], int) and isinstance(rec["height"], int)
     for face in rec["faces"]:
-        assert set(face) <= {"box", "score", "keypoints", "id"} and {"box", "score", "keypoints"} <= set(face)
+        assert set(face) <= {"box", "score", "keypoints", "id", "pose", "openness"}
+        assert {"box", "score", "keypoints"} <= set(face)
         assert len(face["box"]) == 4 and all(isinstance(v, float) for v in face["box"])
         assert face["score"] is None or isinstance(face["score"], float)
         assert list(face["keypoints"]) == list(KEYPOINT_NAMES)

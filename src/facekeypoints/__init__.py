@@ -28,11 +28,13 @@ _LAZY = {
     "apply_filter": "filters",
     "FILTERS": "filters",
     "VideoTracker": "video.tracker",
+    "align": "alignment",
 }
 
 __all__ = ["FLIP_PAIRS", "KAGGLE_COLUMNS", "KEYPOINT_NAMES", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .alignment import align  # noqa: F401
     from .detection import Detection, HaarDetector  # noqa: F401
     from .drawing import draw  # noqa: F401
     from .errors import FkpError  # noqa: F401

@@ -44,8 +44,9 @@ def record(path: str, image: np.ndarray | None, faces: Sequence | None, error: s
             "faces": [f.to_dict() for f in faces] if faces is not None else [], "error": error}
 
 
-def process(detector, path: str, filters: Sequence[str] = ()) -> tuple[dict, np.ndarray | None]:
-    """Detect one photo; returns its record and the annotated image (None on error)."""
+def process(detector, path: str, filters: Sequence[str] = (), draw_pose: bool = False) -> tuple[dict, np.ndarray | None]:
+    """Detect one photo; returns its record and the annotated image (None on error);
+    ``draw_pose`` adds each face's head axes."""
     from .drawing import draw
 
     try:
@@ -59,18 +60,32 @@ def process(detector, path: str, filters: Sequence[str] = ()) -> tuple[dict, np.
         annotated = apply_filter(image, faces, list(filters))
     else:
         annotated = draw(image, faces)
+    if draw_pose:
+        from .pose import draw_pose as draw_axes
+
+        annotated = draw_axes(annotated, faces)
     return record(path, image, faces, None), annotated
 
 
+#: Head pose (degrees) and openness (aspect ratios; empty without 68 landmarks), after the keypoints.
+USE_COLUMNS = ["yaw", "pitch", "roll", "left_eye_aspect_ratio", "right_eye_aspect_ratio", "mouth_aspect_ratio"]
 CSV_HEADER = ["image", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
-    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
+    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")] + USE_COLUMNS
+
+
+def use_values(face: dict) -> list:
+    """The USE_COLUMNS of a face record ("" where absent or not finite)."""
+    pose = face.get("pose") or {}
+    opened = face.get("openness") or {}
+    vals = [pose.get(k) for k in ("yaw", "pitch", "roll")] + [opened.get(k) for k in ("left_eye", "right_eye", "mouth")]
+    return ["" if v is None else v for v in vals]
 
 
 def csv_rows(rec: dict) -> list[list]:
     rows = []
     for i, f in enumerate(rec["faces"]):
         kp = [v for n in KEYPOINT_NAMES for v in f["keypoints"][n]]
-        rows.append([rec["image"], i, *f["box"], "" if f["score"] is None else f["score"], *kp])
+        rows.append([rec["image"], i, *f["box"], "" if f["score"] is None else f["score"], *kp, *use_values(f)])
     return rows
 
 

@@ -19,8 +19,10 @@ from .detection import Detection, FaceDetector, make_detector
 from .detection.verifier import OnnxFaceVerifier, default_verifier_path
 from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
 from .imageio import as_image, to_gray
+from .openness import Openness, openness, openness_dict
+from .pose import Pose, head_pose, pose_dict
 from .runtime import OnnxKeypointModel
-from .schema import KEYPOINT_NAMES
+from .schema import IBUG68_TO_15_MATRIX, KEYPOINT_NAMES, NUM_LANDMARKS
 
 # Keypoints whose face frame is under this fraction of the side the detector's box implies
 # mark a box on part of a face (a mouth with the tongue out) or on no face (a logo, a hair clip,
@@ -43,7 +45,9 @@ MAX_FRAME_OVERLAP = 0.5
 @dataclass
 class Face:
     """One face: detector box (x0, y0, x1, y1), score, and (15, 2) keypoints in original
-    image pixels, in ``KEYPOINT_NAMES`` order. ``id`` is set by the video tracker.
+    image pixels, in ``KEYPOINT_NAMES`` order. ``id`` is set by the video tracker;
+    ``image_size`` (width, height) of the photo or frame, set by the detector and the
+    tracker, gives :attr:`pose` its camera.
 
     ``score``: the detector's 0-1 probability that the box is a face, the same scale for every
     detector (:attr:`facekeypoints.detection.Detection.score`; Haar's is calibrated on 300-W),
@@ -53,16 +57,44 @@ class Face:
     score: float | None
     keypoints: np.ndarray = field(repr=False)
     id: int | None = None
+    image_size: tuple[int, int] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         d = {
             "box": [round(float(v), 2) for v in self.box],
             "score": None if self.score is None else round(float(self.score), 4),
-            "keypoints": {n: [round(float(x), 2), round(float(y), 2)] for n, (x, y) in zip(KEYPOINT_NAMES, self.keypoints)},
+            "keypoints": {n: [round(float(x), 2), round(float(y), 2)] for n, (x, y) in zip(KEYPOINT_NAMES, self.points15)},
         }
         if self.id is not None:
             d["id"] = self.id
+        d["pose"] = pose_dict(self.pose)
+        if (o := self.openness) is not None:
+            d["openness"] = openness_dict(o)
         return d
+
+    @property
+    def points15(self) -> np.ndarray:
+        """The (15, 2) keypoints, whatever the model (a 68-point face maps through the schema)."""
+        kp = np.asarray(self.keypoints)
+        return kp if kp.shape[0] != NUM_LANDMARKS else (IBUG68_TO_15_MATRIX @ kp).astype(np.float32)
+
+    @property
+    def landmarks(self) -> np.ndarray | None:
+        """The (68, 2) iBUG landmarks of a 68-point model's face; None for 15 keypoints."""
+        kp = np.asarray(self.keypoints)
+        return kp if kp.shape[0] == NUM_LANDMARKS else None
+
+    @property
+    def pose(self) -> Pose:
+        """(yaw, pitch, roll) in degrees (:mod:`facekeypoints.pose`: yaw > 0 turned to the subject's
+        left, pitch > 0 looking up, roll = the eye line's angle, > 0 with the subject's left eye lower)."""
+        return head_pose(self.points15, self.image_size)
+
+    @property
+    def openness(self) -> Openness | None:
+        """Eye and mouth aspect ratios (:mod:`facekeypoints.openness`); None without 68 landmarks."""
+        lm = self.landmarks
+        return None if lm is None else openness(lm)
 
     @property
     def size(self) -> float:
@@ -130,7 +162,8 @@ class KeypointDetector:
         if not dets:
             return []
         kps = self.keypoints_from_frames(gray, frames, crops=crops)
-        faces = [Face(tuple(float(v) for v in d.box), d.score, k) for d, k, f in zip(dets, kps, frames)
+        size = (int(img.shape[1]), int(img.shape[0]))
+        faces = [Face(tuple(float(v) for v in d.box), d.score, k, image_size=size) for d, k, f in zip(dets, kps, frames)
                  if self.spans_face(k, f)]
         faces = one_per_face(faces)
         faces.sort(key=lambda f: -f.size)

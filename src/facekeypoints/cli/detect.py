@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", default=None, metavar="FILE", help="write one CSV row per face ('-' = standard output)")
     p.add_argument("--show", action="store_true", help="show each annotated image in a window")
     p.add_argument("--filter", default=None, metavar="NAMES", help="apply filters (comma-separated; see fkp filters)")
+    p.add_argument("--draw-pose", action="store_true",
+                   help="draw each face's head axes (red: subject's left, green: up, blue: facing) on the images")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--refine", type=int_at_least(0), default=1, help="re-centred passes per face (0 = one pass)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
@@ -141,7 +143,7 @@ def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> 
 
     det = _detector(args.model, args.refine, args.fast, flip=args.flip)
     for path in inputs:
-        rec, annotated = process(det, path, filters)
+        rec, annotated = process(det, path, filters, draw_pose=getattr(args, "draw_pose", False))
         yield path, rec, annotated, None
 
 
@@ -156,7 +158,7 @@ _worker: dict = {}
 
 
 def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int,
-                 flip: bool = True) -> None:
+                 flip: bool = True, draw_pose: bool = False) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
@@ -165,7 +167,7 @@ def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str],
     cv2.setNumThreads(1)
     from ..errors import FkpError
 
-    _worker.update(filters=filters, outdir=outdir, tag=tag, error=None)
+    _worker.update(filters=filters, outdir=outdir, tag=tag, error=None, draw_pose=draw_pose)
     try:
         _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip)
     except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
@@ -181,7 +183,7 @@ def _work(job: tuple[int, str]) -> tuple[dict, str | None, str | None]:
     if _worker["error"]:
         raise FkpError(_worker["error"])
     try:
-        rec, annotated = process(_worker["det"], path, _worker["filters"])
+        rec, annotated = process(_worker["det"], path, _worker["filters"], draw_pose=_worker["draw_pose"])
         part = None
         if annotated is not None and _worker["outdir"]:
             part = Path(_worker["outdir"]) / (_PART.format(_worker["tag"], i) + Path(output_name(path, set())).suffix)
@@ -209,7 +211,8 @@ class _Pool:
                                         "facekeypoints.photos"])
         else:
             ctx = mp.get_context("spawn")
-        init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip)
+        init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip,
+                getattr(args, "draw_pose", False))
         self.pool = ctx.Pool(workers, _init_worker, init)
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0

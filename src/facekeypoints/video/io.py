@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import signal
 import sys
@@ -26,8 +27,19 @@ import numpy as np
 from ..errors import FkpError, InputError, OutputError, UsageError
 from ..schema import KEYPOINT_NAMES
 
+#: After the keypoints: head pose in degrees, then eye and mouth aspect ratios (empty without 68
+#: landmarks; a blink is a dip in the eye columns).
+USE_COLUMNS = ["yaw", "pitch", "roll", "left_eye_aspect_ratio", "right_eye_aspect_ratio", "mouth_aspect_ratio"]
 CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
-    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
+    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")] + USE_COLUMNS
+
+
+def _use_cells(face) -> list[str]:
+    """The USE_COLUMNS cells of a face ("" where not available or not finite)."""
+    pose = getattr(face, "pose", None)
+    opened = getattr(face, "openness", None)
+    vals = [*(pose if pose is not None else (math.nan,) * 3), *(opened if opened is not None else (math.nan,) * 3)]
+    return ["" if not math.isfinite(v) else f"{v:.2f}" if i < 3 else f"{v:.4f}" for i, v in enumerate(vals)]
 
 
 def parse_source(source: str | int) -> str | int:
@@ -171,7 +183,7 @@ class Outputs:
                 kp = np.asarray(f.keypoints, np.float64).reshape(-1)
                 w.writerow([index, f"{timestamp:.4f}", "" if f.id is None else f.id,
                             *(f"{v:.2f}" for v in f.box), "" if f.score is None else f"{f.score:.4f}",
-                            *(f"{v:.2f}" for v in kp)])
+                            *(f"{v:.2f}" for v in kp), *_use_cells(f)])
             self._csv.write(buf.getvalue())
         if self._jsonl is not None:
             rec = {"frame": index, "timestamp": round(timestamp, 4), "faces": [f.to_dict() for f in faces]}

@@ -253,7 +253,9 @@ class VideoTracker:
             tr.age += 1
             tr.smoothed = tr.smoother(tr.keypoints, t, tr.frame.side)
             box = box_from_frame(frame_from_keypoints(tr.smoothed))
-            faces.append(Face(tuple(float(v) for v in box), tr.score, tr.smoothed, tr.id))
+            # Pose and openness are read off the smoothed keypoints, so they are smoothed too.
+            faces.append(Face(tuple(float(v) for v in box), tr.score, tr.smoothed, tr.id,
+                              image_size=(int(frame.shape[1]), int(frame.shape[0]))))
         return faces
 
     def _follow(self, image: np.ndarray, t: float) -> None:
