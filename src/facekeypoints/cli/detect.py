@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .options import filter_option
+from .options import add_points_option, filter_option, points_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fast detector preset for portraits (HaarDetector.fast(): misses faces under ~48 px in a 640 px photo)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes over the inputs (0 = one per CPU); output is the same, in input order")
+    add_points_option(p)
     p.set_defaults(func=run)
 
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..photos import expand_inputs, output_name, write_csv, write_json
 
     filters = filter_option(args.filter)
+    args.points = points_option(args.points)
     if args.workers < 0:
         raise FkpError("--workers must be 0 (one per CPU) or more")
     workers = args.workers or os.cpu_count() or 1
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, records)
     if args.csv:
-        write_csv(args.csv, records)
+        write_csv(args.csv, records, args.points)
     failed = [r for r in records if r["error"]]
     n_faces = sum(len(r["faces"]) for r in records)
     if not (args.json or args.csv or args.outdir or args.show):
@@ -97,19 +99,20 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True):
+def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True,
+              points: int = 15):
     from ..detection import HaarDetector
     from ..pipeline import KeypointDetector
 
     return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads,
-                            flip=flip)
+                            flip=flip, points=points)
 
 
 def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> Iterator[tuple]:
     """One process: (path, record, annotated image or None, None) per input, in order."""
     from ..photos import process
 
-    det = _detector(args.model, args.refine, args.fast, flip=args.flip)
+    det = _detector(args.model, args.refine, args.fast, flip=args.flip, points=args.points)
     for path in inputs:
         rec, annotated = process(det, path, filters)
         yield path, rec, annotated, None
@@ -126,7 +129,7 @@ _worker: dict = {}
 
 
 def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int,
-                 flip: bool = True) -> None:
+                 flip: bool = True, points: int = 15) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
@@ -137,7 +140,7 @@ def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str],
 
     _worker.update(filters=filters, outdir=outdir, tag=tag, error=None)
     try:
-        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip)
+        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip, points=points)
     except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
         _worker["error"] = str(e)
 
@@ -176,7 +179,7 @@ class _Pool:
                                         "facekeypoints.photos"])
         else:
             ctx = mp.get_context("spawn")
-        init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip)
+        init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip, args.points)
         self.pool = ctx.Pool(workers, _init_worker, init)
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import filter_option
+from .options import add_points_option, filter_option, points_option
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="run the face detector every N frames to find new faces (default: 30)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_points_option(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.detect_every < 1:
         raise FkpError("--detect-every must be at least 1")
     filters = filter_option(args.filter)
-    detector = video_detector(args.model) if args.model else None
+    points = points_option(args.points)
+    detector = video_detector(args.model, points=points) if args.model or points != 15 else None
     tracker = VideoTracker(detector, detect_every=args.detect_every, smooth=args.smooth, max_faces=args.max_faces)
     res = run_video(args.source, tracker, out=args.output, csv_path=args.csv, jsonl=args.json, show=args.show,
                     filters=filters, progress=not args.quiet)

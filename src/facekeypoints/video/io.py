@@ -24,10 +24,12 @@ import cv2
 import numpy as np
 
 from ..errors import FkpError, InputError
-from ..schema import KEYPOINT_NAMES
+from ..schema import KEYPOINT_NAMES, NUM_LANDMARKS, to_points15
 
 CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
     f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
+#: Columns after the 15 keypoints' for a 68-landmark tracker (as ``fkp detect --points 68 --csv``).
+LANDMARK_COLUMNS = [f"p{i}_{a}" for i in range(NUM_LANDMARKS) for a in ("x", "y")]
 
 
 def parse_source(source: str | int) -> str | int:
@@ -111,8 +113,9 @@ class Outputs:
     """MP4 / CSV / JSONL outputs, written under temporary names and renamed by :meth:`close`."""
 
     def __init__(self, video: str | os.PathLike | None, csv_path: str | os.PathLike | None,
-                 jsonl: str | os.PathLike | None, fps: float) -> None:
+                 jsonl: str | os.PathLike | None, fps: float, points: int = 15) -> None:
         self.fps = fps
+        self.points = points
         self.video_path = Path(video) if video else None
         self.csv_path = Path(csv_path) if csv_path else None
         self.jsonl_path = Path(jsonl) if jsonl else None
@@ -125,7 +128,8 @@ class Outputs:
         self._csv = open(_partial(self.csv_path), "w", newline="") if self.csv_path else None  # noqa: SIM115
         self._jsonl = open(_partial(self.jsonl_path), "w") if self.jsonl_path else None  # noqa: SIM115
         if self._csv is not None:
-            self._csv.write(",".join(CSV_HEADER) + "\r\n")
+            header = CSV_HEADER + (LANDMARK_COLUMNS if points == NUM_LANDMARKS else [])
+            self._csv.write(",".join(header) + "\r\n")
         self.frames = 0
 
     def write(self, index: int, timestamp: float, faces: Sequence, image: np.ndarray | None) -> None:
@@ -134,10 +138,15 @@ class Outputs:
             buf = io.StringIO()
             w = csv.writer(buf)
             for f in faces:
-                kp = np.asarray(f.keypoints, np.float64).reshape(-1)
+                kp = np.asarray(to_points15(f.keypoints), np.float64).reshape(-1)
+                extra: list[str] = []
+                if self.points == NUM_LANDMARKS:
+                    lm = np.asarray(f.keypoints, np.float64)
+                    extra = ([f"{v:.2f}" for v in lm.reshape(-1)] if lm.shape == (NUM_LANDMARKS, 2)
+                             else [""] * len(LANDMARK_COLUMNS))
                 w.writerow([index, f"{timestamp:.4f}", "" if f.id is None else f.id,
                             *(f"{v:.2f}" for v in f.box), "" if f.score is None else f"{f.score:.4f}",
-                            *(f"{v:.2f}" for v in kp)])
+                            *(f"{v:.2f}" for v in kp), *extra])
             self._csv.write(buf.getvalue())
         if self._jsonl is not None:
             rec = {"frame": index, "timestamp": round(timestamp, 4), "faces": [f.to_dict() for f in faces]}
@@ -232,7 +241,7 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
 
         check_filter_names(filters)
     src = open_source(source)
-    outputs = Outputs(out, csv_path, jsonl, src.fps)
+    outputs = Outputs(out, csv_path, jsonl, src.fps, getattr(tracker, "points", 15))
     bar = None
     if progress and not src.is_camera:
         from tqdm import tqdm
