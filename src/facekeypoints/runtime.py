@@ -86,15 +86,17 @@ class OnnxKeypointModel:
                  points: int | None = None) -> None:
         self.path = Path(path) if path is not None else default_model_path(check_points(points or NUM_KEYPOINTS))
         self.session, self.meta = onnx_session(self.path, threads, verify)
-        try:
-            self.points = check_points(int(self.meta.get("points", NUM_KEYPOINTS)))
-        except (FkpError, TypeError, ValueError):
-            raise FkpError(f"{self.path}: model metadata gives {self.meta.get('points')!r} points (15 or 68)") from None
-        if self.points == NUM_KEYPOINTS and tuple(self.meta.get("keypoints", KEYPOINT_NAMES)) != KEYPOINT_NAMES:
-            raise FkpError(f"{self.path}: model's keypoints differ from this version's schema")
         shape = self.session.get_outputs()[0].shape
-        if len(shape) == 3 and isinstance(shape[1], int) and shape[1] != self.points:
-            raise FkpError(f"{self.path}: model outputs {shape[1]} points, its metadata says {self.points}")
+        out_points = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None
+        try:  # the sidecar's count; without one, the graph's output shape (15 if that is symbolic)
+            self.points = check_points(int(self.meta.get("points", out_points or NUM_KEYPOINTS)))
+        except (FkpError, TypeError, ValueError):
+            raise FkpError(f"{self.path}: model gives {self.meta.get('points', out_points)!r} points (15 or 68)") from None
+        # a 68-point sidecar names the 15 keypoints its landmarks map to (schema.IBUG68_TO_15_MATRIX)
+        if tuple(self.meta.get("keypoints", KEYPOINT_NAMES)) != KEYPOINT_NAMES:
+            raise FkpError(f"{self.path}: model's keypoints differ from this version's schema")
+        if out_points is not None and out_points != self.points:
+            raise FkpError(f"{self.path}: model outputs {out_points} points, its metadata says {self.points}")
         self.input_name = self.session.get_inputs()[0].name
 
     def expect_points(self, points: int) -> int:
