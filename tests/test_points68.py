@@ -22,8 +22,9 @@ import facekeypoints as fk
 from facekeypoints import schema
 from facekeypoints.errors import FkpError
 from facekeypoints.metrics import nme_per_face
-from facekeypoints.photos import CSV_HEADER, LANDMARK_COLUMNS, record, write_csv
+from facekeypoints.photos import CSV_HEADER, record, write_csv
 from facekeypoints.runtime import default_model_path
+from facekeypoints.schema import LANDMARK_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).parent))
 import videos  # noqa: E402
@@ -123,7 +124,7 @@ def test_photo_csv_schema(tmp_path, val_300w):
             record("b.jpg", None, None, "broken")]
     write_csv(tmp_path / "68.csv", recs)  # points None: landmark columns because a face has them
     rows = list(csv.reader((tmp_path / "68.csv").open()))
-    assert rows[0] == CSV_HEADER + LANDMARK_COLUMNS
+    assert rows[0] == CSV_HEADER + list(LANDMARK_COLUMNS)
     assert rows[0][len(CSV_HEADER):len(CSV_HEADER) + 2] == ["p0_x", "p0_y"] and rows[0][-2:] == ["p67_x", "p67_y"]
     assert len(rows) == 2 and len(rows[1]) == len(rows[0])
     np.testing.assert_allclose(np.array(rows[1][len(CSV_HEADER):], float).reshape(68, 2), p68, atol=0.006)
@@ -132,7 +133,7 @@ def test_photo_csv_schema(tmp_path, val_300w):
     write_csv(tmp_path / "15.csv", recs, points=15)
     assert next(csv.reader((tmp_path / "15.csv").open())) == CSV_HEADER
     write_csv(tmp_path / "none.csv", [recs[1]], points=68)  # no face, still the 68-point header
-    assert list(csv.reader((tmp_path / "none.csv").open())) == [CSV_HEADER + LANDMARK_COLUMNS]
+    assert list(csv.reader((tmp_path / "none.csv").open())) == [CSV_HEADER + list(LANDMARK_COLUMNS)]
 
 
 def test_video_csv_schema(tmp_path, val_300w):
@@ -144,7 +145,7 @@ def test_video_csv_schema(tmp_path, val_300w):
     out.write(0, 0.0, [fk.Face((1.0, 2.0, 3.0, 4.0), 0.5, p68, id=1)], None)
     out.close()
     rows = list(csv.reader((tmp_path / "f.csv").open()))
-    assert rows[0] == VIDEO_HEADER + LANDMARK_COLUMNS and len(rows[1]) == len(rows[0])
+    assert rows[0] == VIDEO_HEADER + list(LANDMARK_COLUMNS) and len(rows[1]) == len(rows[0])
     np.testing.assert_allclose(np.array(rows[1][len(VIDEO_HEADER):], float).reshape(68, 2), p68, atol=0.006)
     np.testing.assert_allclose(np.array(rows[1][8:len(VIDEO_HEADER)], float).reshape(15, 2),
                                schema.from_ibug68(p68), atol=0.006)
@@ -315,7 +316,7 @@ def test_tracking_and_smoothing_68(data_dir, tmp_path):
             "--quiet")
     assert r.returncode == 0, r.stderr
     rows = list(csv.reader((tmp_path / "f.csv").open()))
-    assert rows[0][-136:] == LANDMARK_COLUMNS and len(rows) == 31 and all(len(x) == len(rows[0]) for x in rows)
+    assert rows[0][-136:] == list(LANDMARK_COLUMNS) and len(rows) == 31 and all(len(x) == len(rows[0]) for x in rows)
     assert all(len(json.loads(x)["faces"][0]["landmarks"]) == 68 for x in (tmp_path / "f.jsonl").read_text().splitlines())
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import FkpError
 from .fileio import write_json_atomic, write_text_atomic
 from .imageio import IMAGE_EXTENSIONS, read_image
-from .schema import KEYPOINT_NAMES, NUM_LANDMARKS
+from .schema import KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
@@ -64,8 +64,6 @@ def process(detector, path: str, filters: Sequence[str] = ()) -> tuple[dict, np.
 
 CSV_HEADER = ["image", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
     f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
-#: Columns added after the 15 named keypoints when faces carry the 68 iBUG landmarks.
-LANDMARK_COLUMNS = [f"p{i}_{a}" for i in range(NUM_LANDMARKS) for a in ("x", "y")]
 
 
 def csv_points(records: list[dict], points: int | None = None) -> int:
@@ -77,7 +75,7 @@ def csv_points(records: list[dict], points: int | None = None) -> int:
 
 def csv_header(points: int = len(KEYPOINT_NAMES)) -> list[str]:
     """:data:`CSV_HEADER`, then ``p0_x, p0_y ... p67_x, p67_y`` for 68 landmarks."""
-    return CSV_HEADER + (LANDMARK_COLUMNS if points == NUM_LANDMARKS else [])
+    return CSV_HEADER + (list(LANDMARK_COLUMNS) if points == NUM_LANDMARKS else [])
 
 
 def csv_rows(rec: dict, points: int = len(KEYPOINT_NAMES)) -> list[list]:

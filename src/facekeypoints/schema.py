@@ -91,6 +91,8 @@ IBUG68_REGIONS: dict[str, tuple[int, ...]] = {
     "inner_lip": tuple(range(60, 68)),
 }
 NUM_LANDMARKS = 68
+#: CSV columns of the 68 landmarks, ``p<i>_x, p<i>_y`` in iBUG order (after the 15 keypoints' columns).
+LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"p{i}_{a}" for i in range(NUM_LANDMARKS) for a in ("x", "y"))
 #: Region name of each of the 68 points.
 IBUG68_REGION_OF: tuple[str, ...] = tuple(r for i in range(NUM_LANDMARKS)
                                           for r, idx in IBUG68_REGIONS.items() if i in idx)

@@ -24,12 +24,10 @@ import cv2
 import numpy as np
 
 from ..errors import FkpError, InputError
-from ..schema import KEYPOINT_NAMES, NUM_LANDMARKS, to_points15
+from ..schema import KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS, to_points15
 
 CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
     f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")]
-#: Columns after the 15 keypoints' for a 68-landmark tracker (as ``fkp detect --points 68 --csv``).
-LANDMARK_COLUMNS = [f"p{i}_{a}" for i in range(NUM_LANDMARKS) for a in ("x", "y")]
 
 
 def parse_source(source: str | int) -> str | int:
@@ -128,7 +126,7 @@ class Outputs:
         self._csv = open(_partial(self.csv_path), "w", newline="") if self.csv_path else None  # noqa: SIM115
         self._jsonl = open(_partial(self.jsonl_path), "w") if self.jsonl_path else None  # noqa: SIM115
         if self._csv is not None:
-            header = CSV_HEADER + (LANDMARK_COLUMNS if points == NUM_LANDMARKS else [])
+            header = CSV_HEADER + (list(LANDMARK_COLUMNS) if points == NUM_LANDMARKS else [])
             self._csv.write(",".join(header) + "\r\n")
         self.frames = 0
 
