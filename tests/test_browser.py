@@ -212,3 +212,40 @@ def test_webcam_draws_keypoints_on_the_face(browser, server, camera_clip, tmp_pa
     fps = float(browser.find_element(By.ID, "fps").text)
     assert fps > 0
     browser.find_element(By.ID, "cam-stop").click()
+
+
+def test_68_points_toggle(browser, server, data_dir):
+    """The "68 points" box: the photo comes back with 68 landmarks per face, listed after the 15 and
+    drawn as contours in the side colours; the webcam stream switches too."""
+    from facekeypoints.runtime import default_model_path
+
+    if not default_model_path(68).is_file():
+        pytest.skip("68-point model not shipped")
+    path = data_dir / "photos" / "2008_001009.jpg"
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda d: not d.find_element(By.ID, "points68").get_attribute("disabled"))
+    browser.find_element(By.ID, "points68").click()
+    file_input = browser.find_element(By.ID, "file")
+    browser.execute_script("arguments[0].hidden = false;", file_input)
+    file_input.send_keys(str(path))
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return window.fkp.photo !== null"))
+    rec = browser.execute_script("return window.fkp.photo")
+    assert rec["faces"] and all(len(f["landmarks"]) == 68 for f in rec["faces"])
+    rows = browser.find_elements(By.CSS_SELECTOR, "#kp-table tbody tr")
+    assert len(rows) == (15 + 68) * len(rec["faces"])
+    assert rows[15].find_elements(By.TAG_NAME, "td")[1].text == "p0"
+    shot, k = canvas_pixels(browser, "photo-canvas")
+    original = cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (shot.shape[1], shot.shape[0]),
+                          interpolation=cv2.INTER_AREA)
+    for face in rec["faces"]:
+        box = [v * k for v in face["box"]]
+        drawn, before = colour_counts(shot, box), colour_counts(original, box)
+        for side in KP_RGB:
+            assert drawn[side] >= 8 and drawn[side] > 3 * before[side] + 5, (side, drawn, before)
+    browser.find_element(By.ID, "tab-cam").click()
+    browser.find_element(By.ID, "cam-start").click()
+    WebDriverWait(browser, 120).until(
+        lambda d: (d.execute_script("return window.fkp.frame") or {}).get("faces")
+        and all("landmarks" in f for f in d.execute_script("return window.fkp.frame.faces")),
+        message="no webcam frame came back with 68 landmarks")
+    browser.find_element(By.ID, "cam-stop").click()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .schema import INDEX, flip_keypoints
+from .schema import INDEX, flip_keypoints, to_points15
 
 CROP_SIZE = 96
 
@@ -95,7 +95,8 @@ def _keypoint_scale(kp: np.ndarray) -> float:
 
 
 def eye_angle(kp: np.ndarray) -> float:
-    """Roll of the face: angle of the line from the right eye to the left eye."""
+    """Roll of the face: angle of the line from the right eye to the left eye (15 keypoints or 68 landmarks)."""
+    kp = to_points15(kp)
     d = kp[_LE] - kp[_RE]
     return math.atan2(float(d[1]), float(d[0]))
 
@@ -104,8 +105,9 @@ def frame_from_keypoints(kp: np.ndarray, rotate: bool = False) -> Frame:
     """Crop frame that places 15 keypoints in the Kaggle framing.
 
     ``rotate=True`` also undoes the face's roll (used for refinement and tracking).
+    68 landmarks are mapped to the 15 first (a 68-point model is trained on these frames).
     """
-    kp = np.asarray(kp, dtype=np.float64)
+    kp = np.asarray(to_points15(kp), dtype=np.float64)
     eye_mid = (kp[_LE] + kp[_RE]) / 2
     mouth_mid = kp[_MOUTH].mean(axis=0)
     centre = eye_mid + CENTRE_FRACTION * (mouth_mid - eye_mid)

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import FkpError
 from .fileio import write_json_atomic, write_text
 from .imageio import IMAGE_EXTENSIONS, read_image
-from .schema import KEYPOINT_NAMES
+from .schema import KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
@@ -81,11 +81,26 @@ def use_values(face: dict) -> list:
     return ["" if v is None else v for v in vals]
 
 
-def csv_rows(rec: dict) -> list[list]:
+def csv_points(records: list[dict], points: int | None = None) -> int:
+    """68 when ``points`` says so or (``points`` None) any face has ``"landmarks"``, else 15."""
+    if points is not None:
+        return points
+    return NUM_LANDMARKS if any("landmarks" in f for r in records for f in r["faces"]) else len(KEYPOINT_NAMES)
+
+
+def csv_header(points: int = len(KEYPOINT_NAMES)) -> list[str]:
+    """:data:`CSV_HEADER`, then ``p0_x, p0_y ... p67_x, p67_y`` for 68 landmarks."""
+    return CSV_HEADER + (list(LANDMARK_COLUMNS) if points == NUM_LANDMARKS else [])
+
+
+def csv_rows(rec: dict, points: int = len(KEYPOINT_NAMES)) -> list[list]:
     rows = []
     for i, f in enumerate(rec["faces"]):
         kp = [v for n in KEYPOINT_NAMES for v in f["keypoints"][n]]
-        rows.append([rec["image"], i, *f["box"], "" if f["score"] is None else f["score"], *kp, *use_values(f)])
+        lm = []
+        if points == NUM_LANDMARKS:
+            lm = [v for p in f["landmarks"] for v in p] if "landmarks" in f else [""] * len(LANDMARK_COLUMNS)
+        rows.append([rec["image"], i, *f["box"], "" if f["score"] is None else f["score"], *kp, *use_values(f), *lm])
     return rows
 
 
@@ -94,13 +109,15 @@ def write_json(path: str | os.PathLike, records: list[dict]) -> None:
     write_json_atomic(path, records)
 
 
-def write_csv(path: str | os.PathLike, records: list[dict]) -> None:
-    """Atomic; ``-`` writes to standard output."""
+def write_csv(path: str | os.PathLike, records: list[dict], points: int | None = None) -> None:
+    """One row per face; ``points`` 68 adds the landmark columns (None: when any face has them).
+    Atomic; ``-`` writes to standard output."""
+    points = csv_points(records, points)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(CSV_HEADER)
+    w.writerow(csv_header(points))
     for r in records:
-        w.writerows(csv_rows(r))
+        w.writerows(csv_rows(r, points))
     write_text(path, buf.getvalue())
 
 

@@ -21,8 +21,8 @@ from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_
 from .imageio import as_image, to_gray
 from .openness import Openness, openness, openness_dict
 from .pose import Pose, head_pose, pose_dict
-from .runtime import OnnxKeypointModel
-from .schema import IBUG68_TO_15_MATRIX, KEYPOINT_NAMES, NUM_LANDMARKS
+from .runtime import OnnxKeypointModel, check_points
+from .schema import KEYPOINT_NAMES, NUM_LANDMARKS, to_points15
 
 # Keypoints whose face frame is under this fraction of the side the detector's box implies
 # mark a box on part of a face (a mouth with the tongue out) or on no face (a logo, a hair clip,
@@ -44,10 +44,11 @@ MAX_FRAME_OVERLAP = 0.5
 
 @dataclass
 class Face:
-    """One face: detector box (x0, y0, x1, y1), score, and (15, 2) keypoints in original
-    image pixels, in ``KEYPOINT_NAMES`` order. ``id`` is set by the video tracker;
-    ``image_size`` (width, height) of the photo or frame, set by the detector and the
-    tracker, gives :attr:`pose` its camera.
+    """One face: detector box (x0, y0, x1, y1), score, and (P, 2) float32 keypoints in original
+    image pixels: P = 15 in ``KEYPOINT_NAMES`` order, or P = 68 iBUG landmarks
+    (``KeypointDetector(points=68)``), from which :attr:`points15` derives the 15. ``id`` is set
+    by the video tracker; ``image_size`` (width, height) of the photo or frame, set by the
+    detector and the tracker, gives :attr:`pose` its camera.
 
     ``score``: the detector's 0-1 probability that the box is a face, the same scale for every
     detector (:attr:`facekeypoints.detection.Detection.score`; Haar's is calibrated on 300-W),
@@ -65,6 +66,8 @@ class Face:
             "score": None if self.score is None else round(float(self.score), 4),
             "keypoints": {n: [round(float(x), 2), round(float(y), 2)] for n, (x, y) in zip(KEYPOINT_NAMES, self.points15)},
         }
+        if self.landmarks is not None:
+            d["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks]
         if self.id is not None:
             d["id"] = self.id
         d["pose"] = pose_dict(self.pose)
@@ -74,16 +77,14 @@ class Face:
 
     @property
     def points15(self) -> np.ndarray:
-        """The (15, 2) keypoints, whatever the model (a 68-point face maps through the schema)."""
-        kp = np.asarray(self.keypoints)
-        return kp if kp.shape[0] != NUM_LANDMARKS else (IBUG68_TO_15_MATRIX @ kp).astype(np.float32)
+        """The (15, 2) named keypoints: ``keypoints`` itself, or derived from the 68 landmarks
+        (``schema.IBUG68_TO_15_MATRIX``)."""
+        return to_points15(self.keypoints)
 
     @property
     def landmarks(self) -> np.ndarray | None:
-        """The (68, 2) iBUG landmarks of a 68-point model's face; None for 15 keypoints."""
-        kp = np.asarray(self.keypoints)
-        return kp if kp.shape[0] == NUM_LANDMARKS else None
-
+        """The (68, 2) iBUG landmarks, or None for a 15-point face."""
+        return self.keypoints if len(self.keypoints) == NUM_LANDMARKS else None
     @property
     def pose(self) -> Pose:
         """(yaw, pitch, roll) in degrees (:mod:`facekeypoints.pose`: yaw > 0 turned to the subject's
@@ -123,9 +124,11 @@ def one_per_face(faces: list[Face], max_overlap: float = MAX_FRAME_OVERLAP) -> l
 
 
 class KeypointDetector:
-    """Find every face in a photo and its 15 keypoints.
+    """Find every face in a photo and its 15 keypoints (or 68 landmarks).
 
-    ``model``: path to an ONNX model (default: the one shipped in the package).
+    ``model``: path to an ONNX model (default: the one shipped in the package for ``points``).
+    ``points``: 15 (the named keypoints, default) or 68 (iBUG landmarks, from ``points68.onnx``);
+    it must match the model's own point count.
     ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("haar", "haar-fast";
     default: :data:`~facekeypoints.detection.DEFAULT_DETECTOR`) or any callable
     ``gray or BGR image -> list[Detection]``.
@@ -141,8 +144,11 @@ class KeypointDetector:
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
                  detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
-                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE) -> None:
-        self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
+                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, points: int = 15) -> None:
+        points = check_points(points)
+        self.model = (model if isinstance(model, OnnxKeypointModel)
+                      else OnnxKeypointModel(model, threads=threads, points=points))
+        self.points = self.model.expect_points(points)
         self.detector = make_detector(detector)
         self.refine = refine
         self.flip = flip
@@ -189,7 +195,8 @@ class KeypointDetector:
         return frame_from_keypoints(keypoints).side >= self.min_keypoint_scale * frame.side
 
     def keypoints(self, image: np.ndarray | str | os.PathLike, boxes) -> np.ndarray:
-        """(N, 15, 2) keypoints for face boxes (x0, y0, x1, y1) you supply (e.g. from another detector)."""
+        """(N, P, 2) keypoints (P = :attr:`points`) for face boxes (x0, y0, x1, y1) you supply
+        (e.g. from another detector)."""
         gray = to_gray(as_image(image))
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         return self.keypoints_from_frames(gray, [frame_from_box(b) for b in boxes])
@@ -198,9 +205,10 @@ class KeypointDetector:
                               crops: np.ndarray | None = None, flip: bool | None = None) -> np.ndarray:
         """Predict in the given crop frames (``crops``: those frames already cut), then
         refine ``refine`` times around each prediction; ``flip`` (default: the detector's
-        setting) mirror-averages the final pass."""
+        setting) mirror-averages the final pass. Each refined frame is built from the 15 keypoints
+        (derived from 68 landmarks), as the models were trained."""
         if not frames:
-            return np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
+            return np.zeros((0, self.points, 2), np.float32)
         passes = self.refine if refine is None else refine
         flip = self.flip if flip is None else flip
         kps = self._predict(gray, frames, crops, flip and passes == 0)

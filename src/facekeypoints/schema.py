@@ -91,6 +91,8 @@ IBUG68_REGIONS: dict[str, tuple[int, ...]] = {
     "inner_lip": tuple(range(60, 68)),
 }
 NUM_LANDMARKS = 68
+#: CSV columns of the 68 landmarks, ``p<i>_x, p<i>_y`` in iBUG order (after the 15 keypoints' columns).
+LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"p{i}_{a}" for i in range(NUM_LANDMARKS) for a in ("x", "y"))
 #: Region name of each of the 68 points.
 IBUG68_REGION_OF: tuple[str, ...] = tuple(r for i in range(NUM_LANDMARKS)
                                           for r, idx in IBUG68_REGIONS.items() if i in idx)
@@ -168,3 +170,27 @@ def flip_permutation(n: int) -> np.ndarray:
     if n == NUM_LANDMARKS:
         return IBUG68_FLIP_PERMUTATION
     raise ValueError(f"no flip permutation for {n} points (15 or 68)")
+
+
+#: Subject's side of each of the 68 landmarks ("left", "right" or "center" on the midline), for
+#: drawing in the same colours as the 15. Point 0 (jaw) and 48 (mouth corner) are on the subject's right.
+_IBUG68_RIGHT = frozenset((*range(0, 8), *range(17, 22), 31, 32, *range(36, 42), 48, 49, 50, 58, 59, 60, 61, 67))
+IBUG68_SIDES: tuple[str, ...] = tuple(
+    "center" if IBUG68_FLIP_PERMUTATION[i] == i else "right" if i in _IBUG68_RIGHT else "left"
+    for i in range(NUM_LANDMARKS)
+)
+
+
+def to_points15(points: np.ndarray) -> np.ndarray:
+    """(..., 15, 2) keypoints as they are (same array, same dtype), or (..., 68, 2) landmarks
+    mapped to the 15 (float32).
+
+    The one place downstream code (crop frames, filters, CSV) gets the 15 named points from a
+    face of either kind."""
+    pts = np.asarray(points)
+    if pts.shape[-2:] == (NUM_KEYPOINTS, 2):
+        return pts
+    if pts.shape[-2:] == (NUM_LANDMARKS, 2):
+        return np.einsum("kl,...ld->...kd", IBUG68_TO_15_MATRIX.astype(np.float64),
+                         pts.astype(np.float64)).astype(np.float32)
+    raise ValueError(f"expected (..., 15, 2) keypoints or (..., 68, 2) landmarks, got {pts.shape}")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .options import filter_option, int_at_least, one_stdout
+from .options import add_points_option, filter_option, int_at_least, one_stdout, points_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fast detector preset for portraits (HaarDetector.fast(): misses faces under ~48 px in a 640 px photo)")
     p.add_argument("--workers", type=int_at_least(0), default=1,
                    help="processes over the inputs (0 = one per CPU); output is the same, in input order")
+    add_points_option(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     filters = filter_option(args.filter)
     if filters and not (args.outdir or args.show):
         raise UsageError("--filter changes only the images written or shown: add -o OUTDIR or --show")
+    args.points = points_option(args.points)
     workers = args.workers or os.cpu_count() or 1
     if args.show and workers > 1:
         raise UsageError("--show works with --workers 1 only (one window, one photo at a time)")
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         if close is not None:
             close()  # stops the pool, removes half-written images
         unwritten += getattr(results, "unwritten", [])
-    for dest, write in ((args.json, write_json), (args.csv, write_csv)):
+    for dest, write in ((args.json, write_json), (args.csv, lambda d, r: write_csv(d, r, args.points))):
         if dest:
             try:  # a failure here (disk full...) must not stop the other output
                 write(dest, records)
@@ -129,19 +131,20 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or unwritten else 0
 
 
-def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True):
+def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True,
+              points: int = 15):
     from ..detection import HaarDetector
     from ..pipeline import KeypointDetector
 
     return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads,
-                            flip=flip)
+                            flip=flip, points=points)
 
 
 def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> Iterator[tuple]:
     """One process: (path, record, annotated image or None, None) per input, in order."""
     from ..photos import process
 
-    det = _detector(args.model, args.refine, args.fast, flip=args.flip)
+    det = _detector(args.model, args.refine, args.fast, flip=args.flip, points=args.points)
     for path in inputs:
         rec, annotated = process(det, path, filters, draw_pose=getattr(args, "draw_pose", False))
         yield path, rec, annotated, None
@@ -158,7 +161,7 @@ _worker: dict = {}
 
 
 def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int,
-                 flip: bool = True, draw_pose: bool = False) -> None:
+                 flip: bool = True, draw_pose: bool = False, points: int = 15) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
@@ -169,7 +172,7 @@ def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str],
 
     _worker.update(filters=filters, outdir=outdir, tag=tag, error=None, draw_pose=draw_pose)
     try:
-        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip)
+        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip, points=points)
     except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
         _worker["error"] = str(e)
 
@@ -212,7 +215,7 @@ class _Pool:
         else:
             ctx = mp.get_context("spawn")
         init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip,
-                getattr(args, "draw_pose", False))
+                getattr(args, "draw_pose", False), args.points)
         self.pool = ctx.Pool(workers, _init_worker, init)
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0

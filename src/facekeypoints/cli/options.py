@@ -84,3 +84,27 @@ def fraction(text: str) -> float:
 def decay(text: str) -> float:
     """A number in [0, 1) (a moving-average decay; 0 = off)."""
     return _bounded_float(text, lambda v: 0 <= v < 1, "is not in [0, 1)")
+
+
+def add_points_option(p) -> None:
+    """``--points 15|68``: the 15 named keypoints (default) or the 68 iBUG landmarks as well.
+
+    Values are checked by :func:`points_option` when the command runs, so ``--points 20`` is
+    refused in one line (``fkp: --points must be 15 or 68, not 20``) rather than with argparse's usage."""
+    p.add_argument("--points", type=_points_arg, default=15, metavar="{15,68}",
+                   help="15 named keypoints, or 68 iBUG landmarks (JSON \"landmarks\", CSV p0_x..p67_y, contours)"
+                        " (default: %(default)s)")
+
+
+def _points_arg(value: str) -> int | str:
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def points_option(value: object) -> int:
+    """``--points`` as 15 or 68; anything else is a one-line usage error (exit status 2)."""
+    if isinstance(value, bool) or value not in (15, 68):
+        raise UsageError(f"--points must be 15 or 68, not {value}")
+    return int(value)  # type: ignore[call-overload]

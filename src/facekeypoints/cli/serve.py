@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
+    p.add_argument("--model68", default=None, metavar="MODEL",
+                   help="68-landmark ONNX model for points=68 requests (default: the shipped points68.onnx)")
     p.add_argument("--refine", type=non_negative_int, default=1, help="re-centred passes per face (0 = one pass)")
     p.add_argument("--workers", type=int, default=None, help="detection threads (default: CPU cores, at most 4)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10 MB)")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise FkpError(f"--port {args.port}: not a port number")
     if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
         raise FkpError("--max-upload-mb and --max-megapixels must be positive")
-    settings = WebSettings(model=args.model, refine=args.refine,
+    settings = WebSettings(model=args.model, model68=args.model68, refine=args.refine,
                            max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                            max_pixels=int(args.max_megapixels * 1_000_000))
     if args.workers is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import filter_option, int_at_least, one_stdout
+from .options import add_points_option, filter_option, int_at_least, one_stdout, points_option
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -27,6 +27,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="run the face detector every N frames to find new faces")
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_points_option(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         from ..video.display import require_display
 
         require_display()
-    detector = video_detector(args.model) if args.model else None
+    points = points_option(args.points)
+    detector = video_detector(args.model, points=points) if args.model or points != 15 else None
     tracker = VideoTracker(detector, detect_every=args.detect_every, smooth=args.smooth, max_faces=args.max_faces)
     res = run_video(args.source, tracker, out=args.output, csv_path=args.csv, jsonl=args.json, show=args.show,
                     filters=filters, progress=not args.quiet)

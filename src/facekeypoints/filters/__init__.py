@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import FkpError
 from ..imageio import to_bgr8
+from ..schema import to_points15
 from .catalog import FILTERS, BigEyesFilter, Filter, Part, PixelateFilter, SpriteFilter, composite
 
 #: Faces whose keypoints span fewer pixels than this are left alone (nothing visible to draw).
@@ -46,6 +47,8 @@ def check_filter_names(names: str | Iterable[str]) -> list[str]:
 
 def _keypoints(face: object) -> np.ndarray:
     kp = np.asarray(getattr(face, "keypoints", face), dtype=np.float64)
+    if kp.shape == (68, 2):  # a 68-landmark face: filters are placed by its 15 keypoints
+        kp = to_points15(kp).astype(np.float64)
     if kp.shape != (15, 2):
         raise FkpError(f"a face needs (15, 2) keypoints, got shape {kp.shape}")
     return kp

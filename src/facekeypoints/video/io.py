@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import FkpError, InputError, OutputError, UsageError
-from ..schema import KEYPOINT_NAMES
+from ..schema import KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS, to_points15
 
 #: After the keypoints: head pose in degrees, then eye and mouth aspect ratios (empty without 68
 #: landmarks; a blink is a dip in the eye columns).
@@ -136,10 +136,11 @@ class Outputs:
     """
 
     def __init__(self, video: str | os.PathLike | None, csv_path: str | os.PathLike | None,
-                 jsonl: str | os.PathLike | None, fps: float) -> None:
+                 jsonl: str | os.PathLike | None, fps: float, points: int = 15) -> None:
         from ..fileio import check_output_file
 
         self.fps = fps
+        self.points = points
         self.problems: list[tuple[Path, str]] = []  # outputs that could not be finalised, filled by close()
         self.video_path = Path(video) if video else None
         self.csv_path = Path(csv_path) if csv_path else None
@@ -163,7 +164,8 @@ class Outputs:
             self.close()
             raise OutputError(e.filename or "output", f"cannot write ({e.strerror or e})") from None
         if self._csv is not None:
-            self._csv.write(",".join(CSV_HEADER) + "\r\n")
+            header = CSV_HEADER + (list(LANDMARK_COLUMNS) if points == NUM_LANDMARKS else [])
+            self._csv.write(",".join(header) + "\r\n")
         self.frames = 0
 
     def _open(self, path: Path | None, newline: str | None = None):
@@ -180,10 +182,15 @@ class Outputs:
             buf = io.StringIO()
             w = csv.writer(buf)
             for f in faces:
-                kp = np.asarray(f.keypoints, np.float64).reshape(-1)
+                kp = np.asarray(to_points15(f.keypoints), np.float64).reshape(-1)
+                extra: list[str] = []
+                if self.points == NUM_LANDMARKS:
+                    lm = np.asarray(f.keypoints, np.float64)
+                    extra = ([f"{v:.2f}" for v in lm.reshape(-1)] if lm.shape == (NUM_LANDMARKS, 2)
+                             else [""] * len(LANDMARK_COLUMNS))
                 w.writerow([index, f"{timestamp:.4f}", "" if f.id is None else f.id,
                             *(f"{v:.2f}" for v in f.box), "" if f.score is None else f"{f.score:.4f}",
-                            *(f"{v:.2f}" for v in kp), *_use_cells(f)])
+                            *(f"{v:.2f}" for v in kp), *_use_cells(f), *extra])
             self._csv.write(buf.getvalue())
         if self._jsonl is not None:
             rec = {"frame": index, "timestamp": round(timestamp, 4), "faces": [f.to_dict() for f in faces]}
@@ -304,7 +311,7 @@ def run_video(source: str | int, tracker, out: str | None = None, csv_path: str 
         check_output_file(out, "output video (mp4v)", suffixes=VIDEO_SUFFIXES)
     src = open_source(source)
     try:
-        outputs = Outputs(out, csv_path, jsonl, src.fps)
+        outputs = Outputs(out, csv_path, jsonl, src.fps, getattr(tracker, "points", 15))
     except BaseException:
         src.cap.release()
         raise

@@ -37,7 +37,7 @@ from ..detection import Detection, HaarDetector, box_iou, haar_confidence, load_
 from ..geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from ..imageio import to_gray
 from ..pipeline import MAX_FRAME_OVERLAP, Face, KeypointDetector, frame_overlap
-from ..schema import INDEX
+from ..schema import INDEX, to_points15
 from .smoothing import SMOOTHERS, Smoother, make_smoother
 
 _LE, _RE = INDEX["left_eye_center"], INDEX["right_eye_center"]
@@ -164,14 +164,16 @@ def _disagree(a: Frame, b: Frame, centre: float = 0.25, scale: float = 1.3) -> b
     return math.hypot(a.cx - b.cx, a.cy - b.cy) > centre * max(a.side, b.side) or not 1 / scale < r < scale
 
 
-def video_detector(model: str | None = None, detect_side: int = 400, threads: int | None = 1) -> KeypointDetector:
+def video_detector(model: str | None = None, detect_side: int = 400, threads: int | None = 1,
+                   points: int = 15) -> KeypointDetector:
     """The tracker's default :class:`KeypointDetector`: Haar on a copy at most ``detect_side`` px wide,
     without the rotated retries (a rolled face is found upright in a later frame, then followed), and
     one onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin, and on a
     busy 2-core machine one thread ran the whole loop faster). No mirror averaging: it would double
-    the model's share of every frame, and the temporal filter already averages."""
+    the model's share of every frame, and the temporal filter already averages. ``points``: 15 or 68
+    (the shipped 68-landmark model when ``model`` is None)."""
     return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=(), profile=False), threads=threads,
-                            flip=False)
+                            flip=False, points=points)
 
 
 class VideoTracker:
@@ -186,6 +188,9 @@ class VideoTracker:
     (One Euro) and ``cutoff`` (EMA) tune it.
     ``max_faces``: follow at most this many faces (largest first).
     ``min_face``: tracks whose crop side falls below this many pixels are dropped.
+    ``points``: 15 or 68 landmarks per face (default: the detector's; 15 for the default detector).
+    Crops are placed, checked and smoothed the same way for both (frames from the 15 keypoints;
+    every point smoothed).
 
     ``update(frame, timestamp)`` takes BGR (or grey) frames in order; ``timestamp`` in
     seconds (video time for files, None = wall clock for cameras).
@@ -205,6 +210,7 @@ class VideoTracker:
         beta: float = 40.0,
         d_cutoff: float = 1.0,
         cutoff: float = 3.0,
+        points: int | None = None,
     ) -> None:
         if smooth not in SMOOTHERS:
             raise ValueError(f"unknown smoothing {smooth!r}; choose one of {', '.join(SMOOTHERS)}")
@@ -212,7 +218,12 @@ class VideoTracker:
             raise ValueError("detect_every, search_every and verify_every must be >= 1")
         if max_faces is not None and max_faces < 1:
             raise ValueError("max_faces must be >= 1 (or None for no limit)")
-        self.detector = detector if detector is not None else video_detector(detect_side=detect_side)
+        self.detector = detector if detector is not None else video_detector(detect_side=detect_side,
+                                                                             points=points or 15)
+        if points is not None and getattr(self.detector, "points", 15) != points:
+            raise ValueError(f"points={points} but the detector gives {self.detector.points} points")
+        #: points per face (15 or 68)
+        self.points = getattr(self.detector, "points", 15)
         self.detect_every = detect_every
         self.search_every = search_every
         self.verify_every = verify_every
@@ -284,7 +295,7 @@ class VideoTracker:
         """Cheap sanity checks of a prediction made in the crop ``fr``; the keypoints' frame, or None."""
         if not np.isfinite(kp).all():
             return None
-        c = fr.to_crop(kp)  # 96 px upright crop: eyes ~36 px apart, mouth ~35 px below them
+        c = fr.to_crop(to_points15(kp))  # 96 px upright crop: eyes ~36 px apart, mouth ~35 px below them
         if c[_LE, 0] - c[_RE, 0] < 12 or c[_MOUTH, 1].mean() - (c[_LE, 1] + c[_RE, 1]) / 2 < 10:
             return None
         new = frame_from_keypoints(kp, rotate=True)

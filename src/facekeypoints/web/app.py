@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from .engine import Engine, WebSettings, filter_list, filters_available, parse_filters, tracker_available
+from .engine import Engine, WebSettings, filter_list, filters_available, parse_filters, parse_points, tracker_available
 from .upload import (
     MULTIPART_SLACK,
     NEUTRAL_TYPES,
@@ -44,6 +44,7 @@ _DETECT_BODY = {
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "the photo"},
                         "filter": {"type": "string", "description": "filter names, comma-separated"},
+                        "points": {"type": "string", "description": "15 (default) or 68: also the 68 iBUG landmarks"},
                     },
                 }
             },
@@ -51,10 +52,11 @@ _DETECT_BODY = {
         },
     },
     "responses": {
-        "400": {"description": "empty, undecodable or truncated image; unknown filter"},
+        "400": {"description": "empty, undecodable or truncated image; unknown filter; points not 15 or 68"},
         "413": {"description": "upload over the byte limit (/api/health max_upload_bytes) or image over the pixel limit"},
         "415": {"description": "not an image content type"},
         "422": {"description": "a bad query parameter, e.g. annotated=maybe (one-line detail)"},
+        "503": {"description": "points=68 asked for but the 68-landmark model is not installed"},
     },
 }
 
@@ -130,21 +132,24 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
         return {"status": "ok", "version": __version__, "model": engine.model.path.name,
                 "filters": filters_available(), "tracker": tracker_available(),
                 "max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
-                "workers": settings.workers}
+                "workers": settings.workers, "points": engine.points_available()}
 
     @app.get("/api/filters", summary="Filters that /api/detect and the webcam stream can apply")
     async def filters() -> list[dict]:
         return filter_list()
 
-    @app.post("/api/detect", summary="Faces and 15 keypoints in one photo", openapi_extra=_DETECT_BODY)
+    @app.post("/api/detect", summary="Faces and 15 keypoints (or 68 landmarks) in one photo", openapi_extra=_DETECT_BODY)
     async def detect(request: Request,
                      annotated: bool = Query(False, description="also return the drawn image as a JPEG data URL"),
                      filter_: str | None = Query(None, alias="filter", description="filter names, comma-separated"),
                      name: str | None = Query(None, description="image name for a raw (non-multipart) body"),
+                     points: str | None = Query(None, description="15 (default) or 68: add each face's 68 iBUG "
+                                                                  "landmarks as \"landmarks\""),
                      ) -> dict:
         """Send the photo as multipart field ``file`` (or as the raw body with an image content type).
         Returns the same object as one entry of ``fkp detect --json``; with ``annotated=1`` or a
-        filter, also ``"annotated"``: the drawn (or filtered) image as a JPEG data URL."""
+        filter, also ``"annotated"``: the drawn (or filtered) image as a JPEG data URL. ``points=68`` adds
+        ``"landmarks"`` (68 ``[x, y]`` in iBUG order) to each face, as ``fkp detect --points 68``."""
         content_type = request.headers.get("content-type", "")
         mt = media_type(content_type)
         limit = settings.max_upload_bytes
@@ -162,6 +167,8 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
             data, source = part.data, safe_name(part.filename)
             if filter_ is None and "filter" in parts:
                 filter_ = parts["filter"].data.decode("utf-8", "replace")
+            if points is None and "points" in parts:
+                points = parts["points"].data.decode("utf-8", "replace")
         elif mt.startswith("image/") or mt in NEUTRAL_TYPES:
             data, source = await read_body(request, limit, "upload"), safe_name(name)
         else:
@@ -170,17 +177,23 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
         if not data:
             raise UploadError(400, "empty upload (0 bytes)")
         names = parse_filters(filter_)
-        return await engine.call(engine.detect_photo, data, source, names, annotated)
+        n_points = parse_points(points)
+        if n_points != 15:
+            await engine.call(engine.model_for, n_points)  # 503 before any decoding when it is absent
+        return await engine.call(engine.detect_photo, data, source, names, annotated, n_points)
 
     @app.websocket("/api/stream")
     async def stream(ws: WebSocket) -> None:
         """Webcam frames: binary messages are JPEG frames, each answered by one JSON ``{"type": "frame"}``
-        message; a text message ``{"filter": "a,b"}`` sets the filters (answered ``{"type": "settings"}``)."""
+        message; a text message ``{"filter": "a,b", "points": 68}`` sets the filters and the point count
+        (answered ``{"type": "settings"}``; query parameters ``filter`` and ``points`` set them at the start)."""
         await ws.accept()
         s = await engine.call(engine.new_stream)
         try:
             if ws.query_params.get("filter"):
                 s.filters = parse_filters(ws.query_params["filter"])
+            if ws.query_params.get("points"):
+                await engine.call(s.set_points, parse_points(ws.query_params["points"]))
             while True:
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
@@ -188,7 +201,7 @@ def create_app(settings: WebSettings | None = None, engine: Engine | None = None
                 if msg.get("bytes") is not None:
                     await ws.send_json(await _frame(engine, s, msg["bytes"]))
                 elif msg.get("text") is not None:
-                    await ws.send_json(_settings(s, msg["text"]))
+                    await ws.send_json(await engine.call(_settings, s, msg["text"]))
         except WebSocketDisconnect:
             pass
         except UploadError as e:
@@ -218,8 +231,10 @@ def _settings(s, text: str) -> dict:
             raise ValueError("expected a JSON object")
         if "filter" in req:
             s.filters = parse_filters(req["filter"] or None)
+        if "points" in req:
+            s.set_points(parse_points(req["points"]))
     except (ValueError, TypeError) as e:
         return {"type": "error", "error": f"bad settings message ({e})"}
     except UploadError as e:
         return {"type": "error", "error": e.message}
-    return {"type": "settings", "filter": s.filters}
+    return {"type": "settings", "filter": s.filters, **({"points": s.points} if "points" in req else {})}

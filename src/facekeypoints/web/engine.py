@@ -25,11 +25,11 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import FkpError, InputError
 from ..imageio import decode_image
 from ..photos import record
 from ..pipeline import Face, KeypointDetector
-from ..runtime import OnnxKeypointModel
+from ..runtime import POINT_COUNTS, OnnxKeypointModel
 from .upload import UploadError, apply_orientation, check_image_bytes
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class WebSettings:
     """Server limits and model options (``fkp serve`` flags map onto these)."""
 
     model: str | None = None
+    #: the 68-landmark model for ``points=68`` requests (None: the shipped ``points68.onnx``)
+    model68: str | None = None
     refine: int = 1
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -111,6 +113,17 @@ def render(image: np.ndarray, faces: Sequence[Face], filters: Sequence[str]) -> 
     return draw(image, faces)
 
 
+def parse_points(value: object) -> int:
+    """``points`` query value -> 15 or 68, refusing anything else with a 400."""
+    try:
+        points = int(str(value)) if value is not None and str(value).strip() else 15
+    except ValueError:
+        points = -1
+    if points not in POINT_COUNTS:
+        raise UploadError(400, f"points must be 15 or 68, not {value!r}")
+    return points
+
+
 def decode_upload(data: bytes, source: str, max_pixels: int) -> np.ndarray:
     """Checked bytes -> upright BGR image; header dimensions are checked before any pixel is decoded."""
     orientation = check_image_bytes(data, max_pixels)
@@ -127,15 +140,45 @@ class Engine:
     def __init__(self, settings: WebSettings | None = None) -> None:
         self.settings = settings or WebSettings()
         self.model = OnnxKeypointModel(self.settings.model, threads=self.settings.threads)
+        self._model68: OnnxKeypointModel | None = None
+        self._model68_lock = threading.Lock()
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="fkp-web")
 
-    def detector(self) -> KeypointDetector:
-        """This thread's detector: own Haar cascades, shared ONNX model."""
+    def detector(self, points: int = 15) -> KeypointDetector:
+        """This thread's detector: own Haar cascades, shared ONNX model (``points`` 68: the landmark model)."""
+        if points != 15:
+            dets = self._local.__dict__.setdefault("by_points", {})
+            if points not in dets:
+                dets[points] = KeypointDetector(self.model_for(points), refine=self.settings.refine, points=points)
+            return dets[points]
         det = getattr(self._local, "detector", None)
         if det is None:
             det = self._local.detector = KeypointDetector(self.model, refine=self.settings.refine)
         return det
+
+    def model_for(self, points: int) -> OnnxKeypointModel:
+        """The shared model for 15 or 68 points; the 68-point one is loaded on first use (503 if absent)."""
+        if points == 15:
+            return self.model
+        with self._model68_lock:
+            if self._model68 is None:
+                try:
+                    model = OnnxKeypointModel(self.settings.model68, threads=self.settings.threads, points=68)
+                    model.expect_points(68)
+                except FkpError as e:
+                    raise UploadError(503, f"68-point landmarks are not available here ({e})") from None
+                self._model68 = model
+            return self._model68
+
+    def points_available(self) -> list[int]:
+        """Point counts this server can answer: 15, and 68 when its model file is present."""
+        from pathlib import Path
+
+        from ..runtime import default_model_path
+
+        path = Path(self.settings.model68) if self.settings.model68 else default_model_path(68)
+        return [15, 68] if self._model68 is not None or path.is_file() else [15]
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the pool without blocking the event loop."""
@@ -144,10 +187,12 @@ class Engine:
     def decode(self, data: bytes, source: str) -> np.ndarray:
         return decode_upload(data, source, self.settings.max_pixels)
 
-    def detect_photo(self, data: bytes, source: str, filters: Sequence[str] = (), annotated: bool = False) -> dict:
-        """One ``fkp detect --json`` record, plus ``"annotated"`` (a JPEG data URL) when asked or filtered."""
+    def detect_photo(self, data: bytes, source: str, filters: Sequence[str] = (), annotated: bool = False,
+                     points: int = 15) -> dict:
+        """One ``fkp detect --json`` record, plus ``"annotated"`` (a JPEG data URL) when asked or filtered;
+        ``points`` 68 adds each face's ``"landmarks"`` (as ``fkp detect --points 68``)."""
         image = self.decode(data, source)
-        faces = self.detector().detect(image)
+        faces = self.detector(points).detect(image)
         rec = record(source, image, faces, None)
         if annotated or filters:
             rec["annotated"] = data_url(render(image, faces, filters), self.settings.jpeg_quality)
@@ -160,7 +205,7 @@ class Engine:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _make_tracker(engine: Engine) -> Any | None:
+def _make_tracker(engine: Engine, points: int = 15) -> Any | None:
     """A fresh ``VideoTracker`` for one webcam connection (sharing the ONNX model), or None without the video module."""
     try:
         from ..video.tracker import VideoTracker
@@ -171,8 +216,8 @@ def _make_tracker(engine: Engine) -> Any | None:
     from ..detection import HaarDetector
 
     # The tracker's own default (small detection copy, no rotated retries), but on the shared model.
-    det = KeypointDetector(engine.model, detector=HaarDetector(max_side=480, retry_angles=(), profile=False),
-                           refine=engine.settings.refine, flip=False)
+    det = KeypointDetector(engine.model_for(points), detector=HaarDetector(max_side=480, retry_angles=(), profile=False),
+                           refine=engine.settings.refine, flip=False, points=points)
     return VideoTracker(detector=det)
 
 
@@ -187,7 +232,14 @@ class Stream:
         self.engine = engine
         self.tracker = _make_tracker(engine)
         self.filters: list[str] = []
+        self.points = 15
         self.frames = 0
+
+    def set_points(self, points: int) -> None:
+        """Switch between 15 keypoints and 68 landmarks: a new tracker (ids restart) on the other model."""
+        if points != self.points:
+            tracker = _make_tracker(self.engine, points)
+            self.tracker, self.points = tracker, points
 
     def process(self, data: bytes) -> dict:
         t0 = time.perf_counter()
@@ -195,7 +247,7 @@ class Stream:
         if self.tracker is not None:
             faces = self.tracker.update(image)
         else:
-            faces = self.engine.detector().detect(image)
+            faces = self.engine.detector(self.points).detect(image)
         self.frames += 1
         out: dict[str, Any] = {"type": "frame", "frame": self.frames, "width": image.shape[1],
                                "height": image.shape[0], "faces": [f.to_dict() for f in faces], "error": None}

@@ -10,6 +10,15 @@ const SKELETON = [
   ["mouth_left_corner", "mouth_center_top_lip"], ["mouth_center_top_lip", "mouth_right_corner"],
   ["mouth_right_corner", "mouth_center_bottom_lip"], ["mouth_center_bottom_lip", "mouth_left_corner"],
 ];
+// The 68 iBUG landmarks (points=68): [first, end) index of each region, the closed ones, and the
+// points on the subject's right / on the midline (mirrors facekeypoints.schema; tests/test_web.py checks).
+const REGIONS68 = {
+  jaw: [0, 17], right_eyebrow: [17, 22], left_eyebrow: [22, 27], nose_bridge: [27, 31], nose_base: [31, 36],
+  right_eye: [36, 42], left_eye: [42, 48], outer_lip: [48, 60], inner_lip: [60, 68],
+};
+const CLOSED68 = ["right_eye", "left_eye", "outer_lip", "inner_lip"];
+const RIGHT68 = [0, 1, 2, 3, 4, 5, 6, 7, 17, 18, 19, 20, 21, 31, 32, 36, 37, 38, 39, 40, 41, 48, 49, 50, 58, 59, 60, 61, 67];
+const CENTER68 = [8, 27, 28, 29, 30, 33, 51, 57, 62, 66];
 const $ = (id) => document.getElementById(id);
 
 // State other scripts (and the browser tests) can read.
@@ -19,6 +28,10 @@ function side(name) {
   if (name.startsWith("left") || name === "mouth_left_corner") return "left";
   if (name.startsWith("right") || name === "mouth_right_corner") return "right";
   return "center";
+}
+
+function side68(i) {
+  return CENTER68.includes(i) ? "center" : RIGHT68.includes(i) ? "right" : "left";
 }
 
 function setStatus(el, text, isError = false) {
@@ -48,6 +61,7 @@ function render(canvas, source, width, height, faces) {
     }
     if (!showKp) continue;
     ctx.strokeStyle = "rgba(220,220,220,0.9)"; ctx.lineWidth = lw;
+    if (face.landmarks) { drawLandmarks(ctx, face.landmarks, r / 2); continue; }
     for (const [a, b] of SKELETON) {
       if (!pts[a] || !pts[b]) continue;
       ctx.beginPath(); ctx.moveTo(pts[a][0], pts[a][1]); ctx.lineTo(pts[b][0], pts[b][1]); ctx.stroke();
@@ -57,6 +71,20 @@ function render(canvas, source, width, height, faces) {
       ctx.beginPath(); ctx.arc(pts[n][0], pts[n][1], r, 0, 2 * Math.PI); ctx.fill();
     }
   }
+}
+
+// 68 landmarks: a contour per region (closed around the eyes and lips), then the points.
+function drawLandmarks(ctx, pts, r) {
+  for (const [region, [first, end]] of Object.entries(REGIONS68)) {
+    ctx.beginPath(); ctx.moveTo(pts[first][0], pts[first][1]);
+    for (let i = first + 1; i < end; i++) ctx.lineTo(pts[i][0], pts[i][1]);
+    if (CLOSED68.includes(region)) ctx.closePath();
+    ctx.stroke();
+  }
+  pts.forEach(([x, y], i) => {
+    ctx.fillStyle = COLORS[side68(i)];
+    ctx.beginPath(); ctx.arc(x, y, Math.max(1.5, r), 0, 2 * Math.PI); ctx.fill();
+  });
 }
 
 function loadImage(url) {
@@ -88,10 +116,14 @@ async function loadHealth() {
   try {
     const h = await (await fetch("/api/health")).json();
     $("health").textContent = `v${h.version} · model ${h.model} · ${h.tracker ? "tracking" : "per-frame"} webcam`;
+    const has68 = (h.points || [15]).includes(68);
+    $("points68").disabled = !has68;
+    $("points68-label").title = has68 ? "also the 68 iBUG landmarks, drawn as contours" : "the 68-point model is not installed";
   } catch (e) { setStatus($("health"), "server not reachable", true); }
 }
 
 function chosenFilter() { return $("filter").value; }
+function chosenPoints() { return $("points68").checked && !$("points68").disabled ? 68 : 15; }
 
 // ---------- photo mode ----------
 let currentFile = null, currentResult = null, currentImage = null;
@@ -104,7 +136,10 @@ async function detectPhoto(file) {
   const form = new FormData();
   form.append("file", file, file.name);
   const filter = chosenFilter();
-  const url = "/api/detect" + (filter ? `?filter=${encodeURIComponent(filter)}` : "");
+  const params = new URLSearchParams();
+  if (filter) params.set("filter", filter);
+  if (chosenPoints() === 68) params.set("points", "68");
+  const url = "/api/detect" + (params.toString() ? `?${params}` : "");
   const t0 = performance.now();
   let res, body;
   try {
@@ -146,6 +181,14 @@ function fillTable(rec) {
       }
       tbody.appendChild(tr);
     }
+    (face.landmarks || []).forEach(([x, y], j) => {
+      const tr = document.createElement("tr");
+      tr.className = side68(j);
+      for (const [v, cls] of [[i, ""], [`p${j}`, ""], [x.toFixed(1), "num"], [y.toFixed(1), "num"]]) {
+        const td = document.createElement("td"); td.textContent = v; if (cls) td.className = cls; tr.appendChild(td);
+      }
+      tbody.appendChild(tr);
+    });
   });
 }
 
@@ -215,7 +258,9 @@ function stopCam(clearStatus = true) {
 }
 
 function sendSettings() {
-  if (cam.ws && cam.ws.readyState === WebSocket.OPEN) cam.ws.send(JSON.stringify({ filter: chosenFilter() }));
+  if (cam.ws && cam.ws.readyState === WebSocket.OPEN) {
+    cam.ws.send(JSON.stringify({ filter: chosenFilter(), points: chosenPoints() }));
+  }
 }
 
 // Send the next camera frame once the previous answer is back: one frame in flight.
@@ -293,6 +338,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (currentFile) detectPhoto(currentFile);
   });
   for (const id of ["show-kp", "show-box"]) $(id).addEventListener("change", drawPhoto);
+  $("points68").addEventListener("change", () => {
+    sendSettings();
+    if (currentFile) detectPhoto(currentFile);
+  });
   setupDrop();
   loadFilters();
   loadHealth();
