@@ -177,10 +177,11 @@ def _reuse_detector(monkeypatch, detector):
 
     real = det_cli._detector
 
-    def cached(model, refine, fast, threads=None, flip=True):
-        if model is None and not fast and refine == 1 and flip:
+    def cached(model, refine, fast, threads=None, flip=True, **options):
+        if model is None and not fast and refine == 1 and flip and options.get("points", 15) == 15 \
+                and options.get("detector") is None:
             return detector
-        return real(model, refine, fast, threads, flip)
+        return real(model, refine, fast, threads, flip, **options)
 
     monkeypatch.setattr(det_cli, "_detector", cached)
 

@@ -107,7 +107,8 @@ def test_face_json_with_and_without_landmarks(val_300w):
     p68 = _labels(val_300w[0].image).astype(np.float32)
     f68 = fk.Face((1.0, 2.0, 3.0, 4.0), 5.0, p68)
     d = f68.to_dict()
-    assert list(d) == ["box", "score", "keypoints", "landmarks"]
+    assert list(d)[:3] == ["box", "score", "keypoints"] and "landmarks" in d and set(d) <= {
+        "box", "score", "keypoints", "landmarks", "pose", "openness"}
     assert list(d["keypoints"]) == list(schema.KEYPOINT_NAMES)
     np.testing.assert_allclose(np.array(list(d["keypoints"].values())), schema.from_ibug68(p68), atol=0.006)
     assert len(d["landmarks"]) == 68 and all(len(p) == 2 for p in d["landmarks"])
@@ -147,7 +148,7 @@ def test_video_csv_schema(tmp_path, val_300w):
     rows = list(csv.reader((tmp_path / "f.csv").open()))
     assert rows[0] == VIDEO_HEADER + list(LANDMARK_COLUMNS) and len(rows[1]) == len(rows[0])
     np.testing.assert_allclose(np.array(rows[1][len(VIDEO_HEADER):], float).reshape(68, 2), p68, atol=0.006)
-    np.testing.assert_allclose(np.array(rows[1][8:len(VIDEO_HEADER)], float).reshape(15, 2),
+    np.testing.assert_allclose(np.array(rows[1][8:38], float).reshape(15, 2),
                                schema.from_ibug68(p68), atol=0.006)
     face = json.loads((tmp_path / "f.jsonl").read_text())["faces"][0]
     assert len(face["landmarks"]) == 68 and face["id"] == 1
@@ -185,8 +186,8 @@ def test_other_point_counts_are_refused_in_one_line(tmp_path, val_300w):
     for args in (("detect", val_300w[0].image, "--points", "20"), ("detect", val_300w[0].image, "--points", "abc"),
                  ("video", tmp_path / "none.mp4", "--points", "16"), ("webcam", "--points", "0")):
         r = fkp(*args)
-        assert r.returncode == 1 and "Traceback" not in r.stderr, (args, r.stderr)
-        assert r.stderr.strip().splitlines() == [f"fkp: --points must be 15 or 68, not {args[-1]}"], r.stderr
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)  # a usage error
+        assert r.stderr.strip().splitlines() == [f"fkp {args[0]}: --points must be 15 or 68, not {args[-1]}"], r.stderr
     for bad in (20, 0, "68", True):
         with pytest.raises(FkpError, match="15 or 68"):
             fk.KeypointDetector(points=bad)
@@ -283,7 +284,7 @@ def test_cli_detect_points68_json_csv(tmp_path, data_dir, val_300w):
     faces = [f for rec in recs for f in rec["faces"]]
     assert len(faces) >= 4
     for f in faces:
-        assert set(f) == {"box", "score", "keypoints", "landmarks"}
+        assert set(f) == {"box", "score", "keypoints", "landmarks", "pose", "openness"}
         assert list(f["keypoints"]) == list(schema.KEYPOINT_NAMES) and len(f["landmarks"]) == 68
         x0, y0, x1, y1 = f["box"]
         pts = np.array(f["landmarks"])

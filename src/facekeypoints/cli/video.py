@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..video.tracker import VideoTracker, video_detector
 
     filters = filter_option(args.filter)
+    points = points_option(args.points)
     if not (args.output or args.csv or args.json or args.show):
         raise UsageError("nothing to write: give -o OUT.mp4, --csv FILE, --json FILE and/or --show")
     if filters and not (args.output or args.show):
@@ -72,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
         from ..video.display import require_display
 
         require_display()
-    points = points_option(args.points)
     detector = video_detector(args.model, points=points) if args.model or points != 15 else None
     tracker = VideoTracker(detector, detect_every=args.detect_every, smooth=args.smooth, max_faces=args.max_faces)
     res = run_video(args.source, tracker, out=args.output, csv_path=args.csv, jsonl=args.json, show=args.show,
