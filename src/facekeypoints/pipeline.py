@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .detection import Detection, FaceDetector, make_detector
+from .detection.learned import FIVE_INDEX, LearnedDetector
 from .detection.verifier import OnnxFaceVerifier, default_verifier_path
 from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
 from .imageio import as_image, to_gray
@@ -58,11 +59,22 @@ class Face:
         return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
 
 
+def detection_frame(d: Detection) -> Frame:
+    """The keypoint crop for a detection: from its five points when the detector gives them
+    (centred and de-rolled the way the refinement pass crops), else from its box (Haar-calibrated,
+    rotated by the angle it was found at)."""
+    if d.points is not None:
+        kp = np.full((len(KEYPOINT_NAMES), 2), np.nan, np.float32)
+        kp[FIVE_INDEX] = np.asarray(d.points, np.float32)
+        return frame_from_keypoints(kp, rotate=True)
+    return replace(frame_from_box(d.box), angle=d.angle)
+
+
 class KeypointDetector:
     """Find every face in a photo and its 15 keypoints.
 
     ``model``: path to an ONNX model (default: the one shipped in the package).
-    ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("haar", "haar-fast";
+    ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("learned", "haar", "haar-fast";
     default: :data:`~facekeypoints.detection.DEFAULT_DETECTOR`) or any callable
     ``gray or BGR image -> list[Detection]``.
     ``refine``: number of re-centred passes after the first (0 = single pass).
@@ -70,21 +82,27 @@ class KeypointDetector:
     ``min_keypoint_scale``: drop detections whose keypoints span less than this fraction of
     the face their box implies (:data:`MIN_KEYPOINT_SCALE`; 0 keeps all).
     ``verifier``: face/non-face model that drops detector false alarms ("default" = the
-    shipped one, None = keep every detection); ``min_face_prob`` is its threshold.
+    shipped one for detectors without their own face score, i.e. not the learned one; None = keep
+    every detection); ``min_face_prob`` is its threshold.
+    ``skip_first_pass``: when the detector gives five points (the learned one), crop from them
+    and skip the first keypoint pass (``refine`` passes in all instead of ``refine + 1``).
     ``threads``: onnxruntime intra-op threads (None = its default).
     """
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
                  detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
-                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE) -> None:
+                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, skip_first_pass: bool = True) -> None:
         self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
-        self.detector = make_detector(detector)
+        self.detector = make_detector(detector, threads=threads)
         self.refine = refine
         self.flip = flip
         self.min_keypoint_scale = min_keypoint_scale
+        self.skip_first_pass = skip_first_pass
         if verifier == "default":
-            verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() else None
+            # the learned detector scores its own boxes; the verifier patches Haar's false alarms
+            learned = isinstance(self.detector, LearnedDetector)
+            verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() and not learned else None
         elif verifier is not None and not isinstance(verifier, OnnxFaceVerifier):
             verifier = OnnxFaceVerifier(verifier, threads=threads)
         self.verifier = verifier
@@ -97,7 +115,7 @@ class KeypointDetector:
         dets: list[Detection] = self.detector(gray)
         if not dets:
             return []
-        frames = [replace(frame_from_box(d.box), angle=d.angle) for d in dets]
+        frames = [detection_frame(d) for d in dets]
         crops = np.stack([crop(gray, f) for f in frames])
         if self.verifier is not None:
             keep = self.verifier.predict(crops) >= self.min_face_prob
@@ -106,7 +124,11 @@ class KeypointDetector:
             crops = crops[keep]
             if not dets:
                 return []
-        kps = self.keypoints_from_frames(gray, frames, crops=crops)
+        # A detector's five points frame the face as well as a first keypoint pass would (upright,
+        # centred): that pass is skipped (docs/detector.md measures both).
+        pointed = self.skip_first_pass and all(d.points is not None for d in dets)
+        kps = self.keypoints_from_frames(gray, frames, crops=crops,
+                                         refine=max(self.refine - 1, 0) if pointed else None)
         faces = [Face(tuple(float(v) for v in d.box), d.score, k) for d, k, f in zip(dets, kps, frames)
                  if frame_from_keypoints(k).side >= self.min_keypoint_scale * f.side]
         faces.sort(key=lambda f: -f.size)

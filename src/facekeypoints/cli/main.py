@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..errors import FkpError
 
-COMMANDS = ("detect", "demo", "video", "filters", "serve", "train", "evaluate", "visualize", "export", "kaggle_submit")
+COMMANDS = ("detect", "demo", "video", "filters", "serve", "train", "train_detector", "evaluate", "visualize", "export", "kaggle_submit")
 
 
 def build_parser() -> argparse.ArgumentParser:

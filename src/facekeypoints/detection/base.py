@@ -15,12 +15,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box (x0, y0, x1, y1) in image pixels, a confidence, and the roll
-    angle (radians) at which it was found (non-zero for rotated retries)."""
+    """A face box (x0, y0, x1, y1) in image pixels, a confidence, the roll
+    angle (radians) at which it was found (non-zero for rotated retries), and, from
+    detectors that give them, five points (eye centres, nose tip, mouth corners; subject's
+    left first, :data:`facekeypoints.detection.learned.FIVE_POINTS`)."""
 
     box: tuple[float, float, float, float]
     score: float | None = None
     angle: float = 0.0
+    points: tuple[tuple[float, float], ...] | None = None
 
 
 class FaceDetector(Protocol):

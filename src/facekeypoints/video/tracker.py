@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from ..detection import Detection, HaarDetector, box_iou, load_cascade
+from ..detection import DEFAULT_DETECTOR, Detection, HaarDetector, box_iou, load_cascade, make_detector
 from ..geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from ..imageio import to_gray
-from ..pipeline import Face, KeypointDetector
+from ..pipeline import Face, KeypointDetector, detection_frame
 from ..schema import INDEX
 from .smoothing import SMOOTHERS, Smoother, make_smoother
 
@@ -160,14 +160,20 @@ def _disagree(a: Frame, b: Frame, centre: float = 0.25, scale: float = 1.3) -> b
     return math.hypot(a.cx - b.cx, a.cy - b.cy) > centre * max(a.side, b.side) or not 1 / scale < r < scale
 
 
-def video_detector(model: str | None = None, detect_side: int = 400, threads: int | None = 1) -> KeypointDetector:
-    """The tracker's default :class:`KeypointDetector`: Haar on a copy at most ``detect_side`` px wide,
-    without the rotated retries (a rolled face is found upright in a later frame, then followed), and
-    one onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin, and on a
-    busy 2-core machine one thread ran the whole loop faster). No mirror averaging: it would double
-    the model's share of every frame, and the temporal filter already averages."""
-    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=(), profile=False), threads=threads,
-                            flip=False)
+def video_detector(model: str | None = None, detect_side: int = 400, threads: int | None = 1,
+                   detector: str | None = None) -> KeypointDetector:
+    """The tracker's default :class:`KeypointDetector`. ``detector`` (default: ``DEFAULT_DETECTOR``):
+    "learned" runs the learned detector as in photos; "haar" runs Haar on a copy at most ``detect_side``
+    px wide, without the rotated retries (a rolled face is found upright in a later frame, then
+    followed). One onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin,
+    and on a busy 2-core machine one thread ran the whole loop faster). No mirror averaging: it would
+    double the model's share of every frame, and the temporal filter already averages."""
+    name = detector or DEFAULT_DETECTOR
+    if name.startswith("haar"):
+        det = HaarDetector(max_side=detect_side, retry_angles=(), profile=False)
+    else:
+        det = make_detector(name, threads=threads)
+    return KeypointDetector(model, detector=det, threads=threads, flip=False)
 
 
 class VideoTracker:
@@ -336,8 +342,8 @@ class VideoTracker:
 
         def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
             """Keypoints for a detection, or None when they do not make a plausible face in its box."""
-            fr = replace(frame_from_box(d.box), angle=d.angle)
-            kp = self.detector.keypoints_from_frames(gray, [fr])[0]
+            fr = detection_frame(d)
+            kp = self.detector.keypoints_from_frames(gray, [fr], refine=0 if d.points is not None else None)[0]
             new = self._plausible(kp, fr, gray.shape)
             return None if new is None else (kp, new)
 

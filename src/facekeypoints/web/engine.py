@@ -42,6 +42,8 @@ class WebSettings:
 
     model: str | None = None
     refine: int = 1
+    #: face detector by name (None = ``facekeypoints.detection.DEFAULT_DETECTOR``)
+    detector: str | None = None
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
@@ -134,7 +136,8 @@ class Engine:
         """This thread's detector: own Haar cascades, shared ONNX model."""
         det = getattr(self._local, "detector", None)
         if det is None:
-            det = self._local.detector = KeypointDetector(self.model, refine=self.settings.refine)
+            det = self._local.detector = KeypointDetector(self.model, detector=self.settings.detector,
+                                                          refine=self.settings.refine, threads=self.settings.threads)
         return det
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -168,11 +171,13 @@ def _make_tracker(engine: Engine) -> Any | None:
         return None
     if "detector" not in inspect.signature(VideoTracker).parameters:
         return VideoTracker()
-    from ..detection import HaarDetector
+    from ..detection import DEFAULT_DETECTOR, HaarDetector, make_detector
 
-    # The tracker's own default (small detection copy, no rotated retries), but on the shared model.
-    det = KeypointDetector(engine.model, detector=HaarDetector(max_side=480, retry_angles=(), profile=False),
-                           refine=engine.settings.refine, flip=False)
+    # The tracker's own default (Haar: small detection copy, no rotated retries), but on the shared model.
+    name = engine.settings.detector or DEFAULT_DETECTOR
+    face_det = (HaarDetector(max_side=480, retry_angles=(), profile=False) if name.startswith("haar")
+                else make_detector(name, threads=engine.settings.threads))
+    det = KeypointDetector(engine.model, detector=face_det, refine=engine.settings.refine, flip=False)
     return VideoTracker(detector=det)
 
 
