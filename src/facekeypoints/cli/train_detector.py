@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "fkp-detector"), help="where the teacher labels are cached")
     p.add_argument("--out", default="runs/detector", help="run folder: detector.onnx/.json/.pt, history.json, curves.png")
     p.add_argument("--steps", type=int, default=4000, help="training steps (batches of 32 canvases)")
-    p.add_argument("--minutes", type=float, default=45.0,
+    p.add_argument("--minutes", type=float, default=50.0,
                    help="training time budget: stop after this many minutes if the steps are not done by then "
                         "(the learning-rate schedule follows whichever ends first; 0 = steps only)")
     p.add_argument("--eval-every", type=int, default=400, help="steps between whole-photo validations and exports")

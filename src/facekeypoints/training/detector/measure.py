@@ -69,11 +69,20 @@ def dlib_photos(data: Path) -> list[tuple[Path, list]]:
     return out
 
 
+def _pipeline(name: str, threads: int = 1) -> KeypointDetector:
+    """``NAME`` or ``NAME+verifier`` (the Haar verifier CNN kept on another detector's boxes)."""
+    from ...detection.verifier import default_verifier_path
+
+    base, _, extra = name.partition("+")
+    kw = {"verifier": default_verifier_path()} if extra == "verifier" else {}
+    return KeypointDetector(detector=base, threads=threads, **kw)
+
+
 def measure(data: Path, names: list[str], limit: int = 0, threads: int = 1) -> dict:
     vf = val_faces(data, limit)
     res: dict = {}
     for name in names:
-        kd = KeypointDetector(detector=name, threads=threads)
+        kd = _pipeline(name, threads)
         det = kd.detector
         r: dict = {}
         for src, items in vf.items():
@@ -106,7 +115,7 @@ def time_photo(data: Path, names: list[str], runs: int = 30) -> dict:
     imgs = [cv2.resize(read_image(p), (640, 480)) for p, _, _ in items]
     out = {}
     for name in names:
-        kd = KeypointDetector(detector=name, threads=1)
+        kd = _pipeline(name)
         td, tp = [], []
         for _ in range(runs // len(imgs) + 1):
             for im in imgs:
