@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .detection import Detection, FaceDetector, make_detector
-from .detection.learned import FIVE_INDEX, LearnedDetector
+from .detection.learned import FIVE_INDEX
 from .detection.verifier import OnnxFaceVerifier, default_verifier_path
 from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
 from .imageio import as_image, to_gray
@@ -82,17 +82,18 @@ class KeypointDetector:
     ``min_keypoint_scale``: drop detections whose keypoints span less than this fraction of
     the face their box implies (:data:`MIN_KEYPOINT_SCALE`; 0 keeps all).
     ``verifier``: face/non-face model that drops detector false alarms ("default" = the
-    shipped one for detectors without their own face score, i.e. not the learned one; None = keep
-    every detection); ``min_face_prob`` is its threshold.
-    ``skip_first_pass``: when the detector gives five points (the learned one), crop from them
-    and skip the first keypoint pass (``refine`` passes in all instead of ``refine + 1``).
+    shipped one, None = keep every detection); ``min_face_prob`` is its threshold.
+    ``skip_first_pass``: when the detector gives five points (the learned one), the first crop
+    comes from them; True also skips the first keypoint pass (``refine`` passes in all instead of
+    ``refine + 1``: one model pass less per face, but 3.68% NME instead of 3.47% on the 300-W +
+    LFPW validation faces, docs/detector.md).
     ``threads``: onnxruntime intra-op threads (None = its default).
     """
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
                  detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
-                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, skip_first_pass: bool = True) -> None:
+                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, skip_first_pass: bool = False) -> None:
         self.model = model if isinstance(model, OnnxKeypointModel) else OnnxKeypointModel(model, threads=threads)
         self.detector = make_detector(detector, threads=threads)
         self.refine = refine
@@ -100,9 +101,9 @@ class KeypointDetector:
         self.min_keypoint_scale = min_keypoint_scale
         self.skip_first_pass = skip_first_pass
         if verifier == "default":
-            # the learned detector scores its own boxes; the verifier patches Haar's false alarms
-            learned = isinstance(self.detector, LearnedDetector)
-            verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() and not learned else None
+            # kept for the learned detector too: on dlib's group photos it drops 2 of its 3 false
+            # alarms and no face (docs/detector.md)
+            verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() else None
         elif verifier is not None and not isinstance(verifier, OnnxFaceVerifier):
             verifier = OnnxFaceVerifier(verifier, threads=threads)
         self.verifier = verifier
@@ -124,8 +125,8 @@ class KeypointDetector:
             crops = crops[keep]
             if not dets:
                 return []
-        # A detector's five points frame the face as well as a first keypoint pass would (upright,
-        # centred): that pass is skipped (docs/detector.md measures both).
+        # With skip_first_pass, a detector's five points stand in for the first keypoint pass
+        # (docs/detector.md measures both).
         pointed = self.skip_first_pass and all(d.points is not None for d in dets)
         kps = self.keypoints_from_frames(gray, frames, crops=crops,
                                          refine=max(self.refine - 1, 0) if pointed else None)

@@ -64,6 +64,8 @@ def points_roll(p5: np.ndarray) -> float:
 def _gray8(image: np.ndarray) -> np.ndarray:
     """Grey uint8 from grey, BGR or BGRA arrays of uint8, uint16 or float (0-1) pixels."""
     img = np.asarray(image)
+    if img.size == 0:
+        return np.zeros((0, 0), np.uint8)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.dtype == np.uint16:

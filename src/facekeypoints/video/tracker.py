@@ -343,7 +343,7 @@ class VideoTracker:
         def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
             """Keypoints for a detection, or None when they do not make a plausible face in its box."""
             fr = detection_frame(d)
-            kp = self.detector.keypoints_from_frames(gray, [fr], refine=0 if d.points is not None else None)[0]
+            kp = self.detector.keypoints_from_frames(gray, [fr])[0]
             new = self._plausible(kp, fr, gray.shape)
             return None if new is None else (kp, new)
 
