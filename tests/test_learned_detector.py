@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -184,3 +185,19 @@ def test_cli_detector_option(tmp_path, val_photos):
     assert r.returncode == 0, r.stderr
     rec = json.loads(out.read_text())[0]
     assert rec["faces"] and 0 <= rec["faces"][0]["score"] <= 1
+
+
+def test_tracker_with_learned_detector(data_dir):
+    """VideoTracker re-detecting with the learned detector follows a moving, rolling face with one id."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import videos
+
+    from facekeypoints.video.tracker import VideoTracker, video_detector
+
+    clip = videos.moving_clip(data_dir, 60)
+    tr = VideoTracker(detector=video_detector(detector="learned"), smooth="none")
+    per_frame = [tr.update(f, i / clip.fps) for i, f in enumerate(clip.frames())]
+    assert all(len(faces) == 1 for faces in per_frame), [len(f) for f in per_frame]
+    assert {faces[0].id for faces in per_frame} == {1}
+    err = np.array([nme_per_face(faces[0].keypoints, clip.truth(i)[0]) for i, faces in enumerate(per_frame)])
+    assert err.mean() < 0.10 and err.max() < 0.20, (err.mean(), err.max())
