@@ -143,8 +143,8 @@ class LearnedDetector:
     face probability (0-1) as ``score``, the five points (``FIVE_POINTS`` order, image pixels)
     and ``angle`` = 0 (the roll is in the points; the pipeline decides how to use them).
 
-    ``max_side``: the longer side the photo is resized to (320: faces from about 14 px there,
-    28 px in a 640 px photo). ``score_threshold``: minimum face probability. ``threads``:
+    ``max_side``: the longer side the photo is resized to (320; it was trained on faces from 10 px
+    there, but faces under ~30 px, 60 px in a 640 px photo, are often missed: docs/detector.md). ``score_threshold``: minimum face probability. ``threads``:
     onnxruntime intra-op threads (None = its default).
     """
 
