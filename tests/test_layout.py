@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "facekeypoints"
-TRAINING_COMMANDS = {"cli.train", "cli.evaluate", "cli.export", "cli.visualize", "cli.kaggle_submit"}
+TRAINING_COMMANDS = {"cli.train", "cli.train_detector", "cli.evaluate", "cli.export", "cli.visualize", "cli.kaggle_submit"}
 TORCH = ("torch",)
 
 

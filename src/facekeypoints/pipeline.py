@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .detection import Detection, FaceDetector, make_detector
+from .detection.learned import FIVE_INDEX
 from .detection.verifier import OnnxFaceVerifier, default_verifier_path
 from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
 from .imageio import as_image, to_gray
@@ -123,13 +124,24 @@ def one_per_face(faces: list[Face], max_overlap: float = MAX_FRAME_OVERLAP) -> l
     return [faces[i] for i in sorted(kept)]
 
 
+def detection_frame(d: Detection) -> Frame:
+    """The keypoint crop for a detection: from its five points when the detector gives them
+    (centred and de-rolled the way the refinement pass crops), else from its box (Haar-calibrated,
+    rotated by the angle it was found at)."""
+    if d.points is not None:
+        kp = np.full((len(KEYPOINT_NAMES), 2), np.nan, np.float32)
+        kp[FIVE_INDEX] = np.asarray(d.points, np.float32)
+        return frame_from_keypoints(kp, rotate=True)
+    return replace(frame_from_box(d.box), angle=d.angle)
+
+
 class KeypointDetector:
     """Find every face in a photo and its 15 keypoints (or 68 landmarks).
 
     ``model``: path to an ONNX model (default: the one shipped in the package for ``points``).
     ``points``: 15 (the named keypoints, default) or 68 (iBUG landmarks, from ``points68.onnx``);
     it must match the model's own point count.
-    ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("haar", "haar-fast";
+    ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("learned", "haar", "haar-fast";
     default: :data:`~facekeypoints.detection.DEFAULT_DETECTOR`) or any callable
     ``gray or BGR image -> list[Detection]``.
     ``refine``: number of re-centred passes after the first (0 = single pass).
@@ -138,22 +150,30 @@ class KeypointDetector:
     the face their box implies (:data:`MIN_KEYPOINT_SCALE`; 0 keeps all).
     ``verifier``: face/non-face model that drops detector false alarms ("default" = the
     shipped one, None = keep every detection); ``min_face_prob`` is its threshold.
+    ``skip_first_pass``: when the detector gives five points (the learned one), the first crop
+    comes from them; True also skips the first keypoint pass (``refine`` passes in all instead of
+    ``refine + 1``: one model pass less per face, but 3.68% NME instead of 3.47% on the 300-W +
+    LFPW validation faces, docs/detector.md).
     ``threads``: onnxruntime intra-op threads (None = its default).
     """
 
     def __init__(self, model: str | os.PathLike | OnnxKeypointModel | None = None,
                  detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
-                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, points: int = 15) -> None:
+                 flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, points: int = 15,
+                 skip_first_pass: bool = False) -> None:
         points = check_points(points)
         self.model = (model if isinstance(model, OnnxKeypointModel)
                       else OnnxKeypointModel(model, threads=threads, points=points))
         self.points = self.model.expect_points(points)
-        self.detector = make_detector(detector)
+        self.detector = make_detector(detector, threads=threads)
         self.refine = refine
         self.flip = flip
         self.min_keypoint_scale = min_keypoint_scale
+        self.skip_first_pass = skip_first_pass
         if verifier == "default":
+            # kept for the learned detector too: on dlib's group photos it drops 2 of its 3 false
+            # alarms and no face (docs/detector.md)
             verifier = OnnxFaceVerifier(threads=threads) if default_verifier_path().is_file() else None
         elif verifier is not None and not isinstance(verifier, OnnxFaceVerifier):
             verifier = OnnxFaceVerifier(verifier, threads=threads)
@@ -167,7 +187,11 @@ class KeypointDetector:
         dets, frames, crops = self.verified(gray, self.detector(gray))
         if not dets:
             return []
-        kps = self.keypoints_from_frames(gray, frames, crops=crops)
+        # With skip_first_pass, a detector's five points stand in for the first keypoint pass
+        # (docs/detector.md measures both).
+        pointed = self.skip_first_pass and all(d.points is not None for d in dets)
+        kps = self.keypoints_from_frames(gray, frames, crops=crops,
+                                         refine=max(self.refine - 1, 0) if pointed else None)
         size = (int(img.shape[1]), int(img.shape[0]))
         faces = [Face(tuple(float(v) for v in d.box), d.score, k, image_size=size) for d, k, f in zip(dets, kps, frames)
                  if self.spans_face(k, f)]
@@ -177,8 +201,9 @@ class KeypointDetector:
 
     def verified(self, gray: np.ndarray, dets: list[Detection]) -> tuple[list[Detection], list[Frame], np.ndarray]:
         """The detections the verifier takes for faces (all of them without a verifier), with
-        their crop frames and crops. The video tracker gates its detections here too."""
-        frames = [replace(frame_from_box(d.box), angle=d.angle) for d in dets]
+        their crop frames (:func:`detection_frame`) and crops. The video tracker gates its
+        detections here too."""
+        frames = [detection_frame(d) for d in dets]
         if not frames:
             return [], [], np.zeros((0, 96, 96), np.uint8)
         crops = np.stack([crop(gray, f) for f in frames])

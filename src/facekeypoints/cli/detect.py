@@ -27,8 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refine", type=int_at_least(0), default=1, help="re-centred passes per face (0 = one pass)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="average the final pass with its mirror image (one more model pass per face)")
+    from ..detection import DEFAULT_DETECTOR, DETECTORS
+
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[n for n in DETECTORS if not n.endswith("-fast")],
+                   help=f"face detector: learned (the CNN trained here, docs/detector.md) or haar (the original "
+                        f"write-up's cascade) (default: {DEFAULT_DETECTOR})")
     p.add_argument("--fast", action="store_true",
-                   help="fast detector preset for portraits (HaarDetector.fast(): misses faces under ~48 px in a 640 px photo)")
+                   help="the detector's fast preset for portraits (haar: HaarDetector.fast(), misses faces under ~48 px "
+                        "in a 640 px photo; learned: 256 px instead of 320)")
     p.add_argument("--workers", type=int_at_least(0), default=1,
                    help="processes over the inputs (0 = one per CPU); output is the same, in input order")
     add_points_option(p)
@@ -132,19 +138,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _detector(model: str | None, refine: int, fast: bool, threads: int | None = None, flip: bool = True,
-              points: int = 15):
-    from ..detection import HaarDetector
+              points: int = 15, detector: str | None = None):
+    from ..detection import DEFAULT_DETECTOR, DETECTORS
     from ..pipeline import KeypointDetector
 
-    return KeypointDetector(model, detector=HaarDetector.fast() if fast else None, refine=refine, threads=threads,
-                            flip=flip, points=points)
+    name = detector or DEFAULT_DETECTOR
+    if fast and f"{name}-fast" in DETECTORS:
+        name = f"{name}-fast"
+    return KeypointDetector(model, detector=name, refine=refine, threads=threads, flip=flip, points=points)
 
 
 def _serial(args: argparse.Namespace, inputs: list[str], filters: list[str]) -> Iterator[tuple]:
     """One process: (path, record, annotated image or None, None) per input, in order."""
     from ..photos import process
 
-    det = _detector(args.model, args.refine, args.fast, flip=args.flip, points=args.points)
+    det = _detector(args.model, args.refine, args.fast, flip=args.flip, points=args.points,
+                    detector=getattr(args, "detector", None))
     for path in inputs:
         rec, annotated = process(det, path, filters, draw_pose=getattr(args, "draw_pose", False))
         yield path, rec, annotated, None
@@ -161,7 +170,7 @@ _worker: dict = {}
 
 
 def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str], outdir: str | None, tag: int,
-                 flip: bool = True, draw_pose: bool = False, points: int = 15) -> None:
+                 flip: bool = True, draw_pose: bool = False, points: int = 15, detector: str | None = None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
@@ -172,7 +181,7 @@ def _init_worker(model: str | None, refine: int, fast: bool, filters: list[str],
 
     _worker.update(filters=filters, outdir=outdir, tag=tag, error=None, draw_pose=draw_pose)
     try:
-        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip, points=points)
+        _worker["det"] = _detector(model, refine, fast, threads=1, flip=flip, points=points, detector=detector)
     except FkpError as e:  # reported by the first job: a failing initializer would respawn forever
         _worker["error"] = str(e)
 
@@ -215,7 +224,7 @@ class _Pool:
         else:
             ctx = mp.get_context("spawn")
         init = (args.model, args.refine, args.fast, filters, args.outdir, self.tag, args.flip,
-                getattr(args, "draw_pose", False), args.points)
+                getattr(args, "draw_pose", False), args.points, getattr(args, "detector", None))
         self.pool = ctx.Pool(workers, _init_worker, init)
         self.it = self.pool.imap(_work, enumerate(inputs))
         self.n = 0

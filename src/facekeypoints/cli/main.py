@@ -19,7 +19,7 @@ import sys
 from .. import __version__
 from ..errors import FkpError, UsageError
 
-COMMANDS = ("detect", "align", "demo", "video", "filters", "serve", "train", "evaluate", "visualize", "export", "kaggle_submit")
+COMMANDS = ("detect", "align", "demo", "video", "filters", "serve", "train", "train_detector", "evaluate", "visualize", "export", "kaggle_submit")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):

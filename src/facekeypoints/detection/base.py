@@ -15,8 +15,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box (x0, y0, x1, y1) in image pixels, a confidence, and the roll
-    angle (radians) at which it was found (non-zero for rotated retries).
+    """A face box (x0, y0, x1, y1) in image pixels, a confidence, the roll
+    angle (radians) at which it was found (non-zero for rotated retries), and, from
+    detectors that give them, five points (eye centres, nose tip, mouth corners; subject's
+    left first, :data:`facekeypoints.detection.learned.FIVE_POINTS`).
 
     ``score`` is a 0-1 probability that the box holds a face (None: the detector gives none),
     calibrated per detector so that it means the same for every one (Haar:
@@ -25,6 +27,7 @@ class Detection:
     box: tuple[float, float, float, float]
     score: float | None = None
     angle: float = 0.0
+    points: tuple[tuple[float, float], ...] | None = None
 
 
 class FaceDetector(Protocol):

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from ..detection import Detection, HaarDetector, box_iou, haar_confidence, load_cascade
+from ..detection import DEFAULT_DETECTOR, Detection, HaarDetector, box_iou, haar_confidence, load_cascade, make_detector
 from ..geometry import BOX_SIDE, Frame, box_from_frame, crop, frame_from_box, frame_from_keypoints
 from ..imageio import to_gray
-from ..pipeline import MAX_FRAME_OVERLAP, Face, KeypointDetector, frame_overlap
+from ..pipeline import MAX_FRAME_OVERLAP, Face, KeypointDetector, detection_frame, frame_overlap
 from ..schema import INDEX, to_points15
 from .smoothing import SMOOTHERS, Smoother, make_smoother
 
@@ -165,15 +165,20 @@ def _disagree(a: Frame, b: Frame, centre: float = 0.25, scale: float = 1.3) -> b
 
 
 def video_detector(model: str | None = None, detect_side: int = 400, threads: int | None = 1,
-                   points: int = 15) -> KeypointDetector:
-    """The tracker's default :class:`KeypointDetector`: Haar on a copy at most ``detect_side`` px wide,
-    without the rotated retries (a rolled face is found upright in a later frame, then followed), and
-    one onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin, and on a
-    busy 2-core machine one thread ran the whole loop faster). No mirror averaging: it would double
-    the model's share of every frame, and the temporal filter already averages. ``points``: 15 or 68
-    (the shipped 68-landmark model when ``model`` is None)."""
-    return KeypointDetector(model, detector=HaarDetector(max_side=detect_side, retry_angles=(), profile=False), threads=threads,
-                            flip=False, points=points)
+                   points: int = 15, detector: str | None = None) -> KeypointDetector:
+    """The tracker's default :class:`KeypointDetector`. ``detector`` (default: ``DEFAULT_DETECTOR``):
+    "learned" runs the learned detector as in photos; "haar" runs Haar on a copy at most ``detect_side``
+    px wide, without the rotated retries (a rolled face is found upright in a later frame, then
+    followed). One onnxruntime thread (a frame holds one or a few 96x96 crops: extra threads only spin,
+    and on a busy 2-core machine one thread ran the whole loop faster). No mirror averaging: it would
+    double the model's share of every frame, and the temporal filter already averages. ``points``: 15
+    or 68 (the shipped 68-landmark model when ``model`` is None)."""
+    name = detector or DEFAULT_DETECTOR
+    if name.startswith("haar"):
+        det = HaarDetector(max_side=detect_side, retry_angles=(), profile=False)
+    else:
+        det = make_detector(name, threads=threads)
+    return KeypointDetector(model, detector=det, threads=threads, flip=False, points=points)
 
 
 class VideoTracker:
@@ -359,8 +364,8 @@ class VideoTracker:
         dets = sorted(dets, key=lambda d: d.box[0] - d.box[2])  # largest first
 
         def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
-            """Keypoints for a detection, or None when they do not make a plausible face spanning its box."""
-            fr = replace(frame_from_box(d.box), angle=d.angle)
+            """Keypoints for a detection, or None when they do not make a plausible face in its box."""
+            fr = detection_frame(d)
             kp = self.detector.keypoints_from_frames(gray, [fr])[0]
             new = self._plausible(kp, fr, gray.shape) if self.detector.spans_face(kp, fr) else None
             return None if new is None else (kp, new)

@@ -44,6 +44,8 @@ class WebSettings:
     #: the 68-landmark model for ``points=68`` requests (None: the shipped ``points68.onnx``)
     model68: str | None = None
     refine: int = 1
+    #: face detector by name (None = ``facekeypoints.detection.DEFAULT_DETECTOR``)
+    detector: str | None = None
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
@@ -154,7 +156,8 @@ class Engine:
             return dets[points]
         det = getattr(self._local, "detector", None)
         if det is None:
-            det = self._local.detector = KeypointDetector(self.model, refine=self.settings.refine)
+            det = self._local.detector = KeypointDetector(self.model, detector=self.settings.detector,
+                                                          refine=self.settings.refine, threads=self.settings.threads)
         return det
 
     def model_for(self, points: int) -> OnnxKeypointModel:
@@ -213,11 +216,14 @@ def _make_tracker(engine: Engine, points: int = 15) -> Any | None:
         return None
     if "detector" not in inspect.signature(VideoTracker).parameters:
         return VideoTracker()
-    from ..detection import HaarDetector
+    from ..detection import DEFAULT_DETECTOR, HaarDetector, make_detector
 
-    # The tracker's own default (small detection copy, no rotated retries), but on the shared model.
-    det = KeypointDetector(engine.model_for(points), detector=HaarDetector(max_side=480, retry_angles=(), profile=False),
-                           refine=engine.settings.refine, flip=False, points=points)
+    # The tracker's own default (Haar: small detection copy, no rotated retries), but on the shared model.
+    name = engine.settings.detector or DEFAULT_DETECTOR
+    face_det = (HaarDetector(max_side=480, retry_angles=(), profile=False) if name.startswith("haar")
+                else make_detector(name, threads=engine.settings.threads))
+    det = KeypointDetector(engine.model_for(points), detector=face_det, refine=engine.settings.refine, flip=False,
+                           points=points)
     return VideoTracker(detector=det)
 
 

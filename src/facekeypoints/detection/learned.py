@@ -1,0 +1,181 @@
+"""The learned face detector: a small centre-based CNN trained in this repository
+(``fkp train-detector``, docs/detector.md), shipped as ``models/detector.onnx`` and run
+with onnxruntime (no torch).
+
+The photo is shrunk (or enlarged) to ``max_side`` pixels on its longer side, padded to a
+multiple of 32, and the network gives per stride-8 cell a face-centre probability (already
+peak-picked by a 3x3 max-pool inside the graph), the centre's offset, the box side and five
+points. Peaks over ``score_threshold`` become detections; a greedy NMS removes duplicates.
+
+Box convention (the one the detector learnt and the tests measure, :func:`box_from_points`):
+a square, axis-aligned box computed from the five points alone, so every data source (68-point
+sets, MTFL's 5 points, a teacher's 5 points) yields the same box. With the eye midpoint ``e``,
+the mouth-corner midpoint ``m``, the inter-ocular distance ``iod`` and the eye-mouth distance
+``em``: centre ``e + 0.672 (m - e)``, side ``2.19 sqrt((iod^2 + em^2) / 2)``. Both constants are
+the medians over the 2,012 300-W + LFPW faces of the 68-point extent measured in the face's own
+(de-rolled) frame: the box centre is the extent's centre, its side the geometric mean of the
+extent's width and height (jaw to jaw, brows to chin).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..imageio import to_gray
+from ..runtime import onnx_session
+from ..schema import INDEX
+from .base import Detection
+
+#: The five points, subject's own left first, as names of the 15-point schema.
+FIVE_POINTS = ("left_eye_center", "right_eye_center", "nose_tip", "mouth_left_corner", "mouth_right_corner")
+FIVE_INDEX = [INDEX[n] for n in FIVE_POINTS]
+#: Index permutation that renames the five points for a mirrored image.
+FIVE_FLIP = [1, 0, 2, 4, 3]
+
+BOX_CENTRE_FRACTION = 0.672
+BOX_SIDE_PER_SCALE = 2.19
+STRIDE = 8
+
+
+def box_from_points(p5: np.ndarray) -> np.ndarray:
+    """(..., 5, 2) points (``FIVE_POINTS`` order) -> (..., 4) square boxes (x0, y0, x1, y1)."""
+    p = np.asarray(p5, dtype=np.float64)
+    eye = (p[..., 0, :] + p[..., 1, :]) / 2
+    mouth = (p[..., 3, :] + p[..., 4, :]) / 2
+    iod = np.linalg.norm(p[..., 0, :] - p[..., 1, :], axis=-1)
+    em = np.linalg.norm(mouth - eye, axis=-1)
+    half = BOX_SIDE_PER_SCALE * np.sqrt((iod**2 + em**2) / 2) / 2
+    c = eye + BOX_CENTRE_FRACTION * (mouth - eye)
+    return np.concatenate([c - half[..., None], c + half[..., None]], axis=-1)
+
+
+def points_roll(p5: np.ndarray) -> float:
+    """Roll of a face from its five points: angle of the line from the right eye to the left eye."""
+    d = np.asarray(p5[0], np.float64) - np.asarray(p5[1], np.float64)
+    return math.atan2(float(d[1]), float(d[0]))
+
+
+def _gray8(image: np.ndarray) -> np.ndarray:
+    """Grey uint8 from grey, BGR or BGRA arrays of uint8, uint16 or float (0-1) pixels."""
+    img = np.asarray(image)
+    if img.size == 0:
+        return np.zeros((0, 0), np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(np.nan_to_num(img.astype(np.float32)) * 255.0, 0, 255).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+    return to_gray(img)
+
+
+def default_detector_path() -> Path:
+    """The learned detector that ships inside the package."""
+    return Path(str(resources.files("facekeypoints") / "models" / "detector.onnx"))
+
+
+def letterbox(gray: np.ndarray, max_side: int, max_upscale: float = 2.0) -> tuple[np.ndarray, float]:
+    """Resize so the longer side is ``max_side`` (small pictures enlarged at most ``max_upscale``
+    times: their faces fill them, and the network learnt faces up to ~220 px) and pad
+    (bottom/right, black) to multiples of 32.
+
+    Returns the (1, 1, H, W) float32 input in [0, 1] and the scale factor applied."""
+    h, w = gray.shape[:2]
+    f = min(max_side / max(h, w), max_upscale)
+    nw, nh = max(int(round(w * f)), 1), max(int(round(h * f)), 1)
+    small = cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+    x = np.zeros((1, 1, ph, pw), np.float32)
+    x[0, 0, :nh, :nw] = small * np.float32(1 / 255)
+    return x, f
+
+
+def decode(out: np.ndarray, score_threshold: float, max_faces: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Network output (14, h, w) -> scores (N,), boxes (N, 4), points (N, 5, 2) in input pixels.
+
+    Channel 0 holds peak-picked probabilities (zero off the 3x3 maxima), 1-2 the centre offset
+    in the cell, 3 the log of the box side in strides, 4-13 the points relative to the centre
+    in box sides."""
+    heat = out[0]
+    ys, xs = np.nonzero(heat >= score_threshold)
+    scores = heat[ys, xs]
+    order = np.argsort(-scores)[:max_faces]
+    ys, xs, scores = ys[order], xs[order], scores[order]
+    cx = (xs + out[1, ys, xs]) * STRIDE
+    cy = (ys + out[2, ys, xs]) * STRIDE
+    side = np.exp(np.clip(out[3, ys, xs], -3.0, 6.0)) * STRIDE
+    pts = out[4:14, ys, xs].T.reshape(-1, 5, 2) * side[:, None, None] + np.stack([cx, cy], 1)[:, None, :]
+    boxes = np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], 1)
+    return scores.astype(np.float32), boxes, pts
+
+
+def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    """Greedy NMS over (N, 4) boxes sorted by ``scores``; returns kept indices."""
+    order = list(np.argsort(-scores))
+    keep: list[int] = []
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        if not order:
+            break
+        rest = np.array(order)
+        ix = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
+        iy = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
+        inter = ix * iy
+        ov = inter / (area[i] + area[rest] - inter + 1e-9)
+        order = [j for j, o in zip(rest, ov) if o <= iou]
+    return keep
+
+
+class LearnedDetector:
+    """The shipped CNN face detector: ``gray or BGR image -> list[Detection]``.
+
+    Each :class:`Detection` carries the box (the convention of :func:`box_from_points`), the
+    face probability (0-1) as ``score``, the five points (``FIVE_POINTS`` order, image pixels)
+    and ``angle`` = 0 (the roll is in the points; the pipeline decides how to use them).
+
+    ``max_side``: the longer side the photo is resized to (320; it was trained on faces from 10 px
+    there, but faces under ~30 px, 60 px in a 640 px photo, are often missed: docs/detector.md). ``score_threshold``: minimum face probability. ``threads``:
+    onnxruntime intra-op threads (None = its default).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, max_side: int = 320, score_threshold: float = 0.5,
+                 nms_iou: float = 0.4, threads: int | None = None, verify: bool = True) -> None:
+        self.path = Path(path) if path is not None else default_detector_path()
+        self.session, self.meta = onnx_session(self.path, threads, verify)
+        self.input_name = self.session.get_inputs()[0].name
+        self.max_side = int(max_side)
+        self.score_threshold = float(score_threshold)
+        self.nms_iou = float(nms_iou)
+
+    @classmethod
+    def fast(cls, threads: int | None = None, **kw) -> LearnedDetector:
+        """Portraits and webcams: detect at 256 px on the long side (faces from about 35 px in a 640 px photo)."""
+        return cls(**{"max_side": 256, "threads": threads, **kw})
+
+    def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores (N,), boxes (N, 4) and points (N, 5, 2) in image pixels, after NMS, best first."""
+        gray = _gray8(image)
+        if gray.size == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 4)), np.zeros((0, 5, 2))
+        x, f = letterbox(gray, self.max_side)
+        out = self.session.run(None, {self.input_name: x})[0][0]
+        scores, boxes, pts = decode(out, self.score_threshold)
+        if len(scores) == 0:
+            return scores, boxes, pts
+        keep = nms_indices(boxes, scores, self.nms_iou)
+        return scores[keep], boxes[keep] / f, pts[keep] / f
+
+    def __call__(self, gray: np.ndarray) -> list[Detection]:
+        scores, boxes, pts = self.raw(gray)
+        return [Detection(tuple(float(v) for v in b), float(s), 0.0, tuple((float(x), float(y)) for x, y in p))
+                for s, b, p in zip(scores, boxes, pts)]
