@@ -199,19 +199,24 @@ def main() -> None:
     ap.add_argument("--tree", default=str(ROOT / "src"),
                     help="facekeypoints source tree for the detector rows (default, haar, learned when it has it)")
     ap.add_argument("--tree68", default=None, help="tree for the points=68 row and its 15-point model (default: --tree)")
+    ap.add_argument("--model15", default=None, help="another 15-point .onnx (e.g. a retrained one from another "
+                    "tree), run as an extra row with --tree's code")
+    ap.add_argument("--model68", default=None, help="68-point .onnx for --tree68's points=68 row (default: its own "
+                    "models/points68.onnx)")
     ap.add_argument("--split-tree", default=None,
                     help="tree whose training loaders define the LFPW / MTFL splits (default: --tree68 or --tree)")
     ap.add_argument("--systems", default="", help=f"comma-separated subset of {', '.join(suite.ALL_KEYS)} "
                     "(the default facekeypoints row is always in); empty = all")
     ap.add_argument("--sets", default="", help="comma-separated subset of 300w, lfpw, udacity, mtfl, multi, dogs")
+    ap.add_argument("--every", default="", help="SET=N,...: every Nth image of those sets; timing=N: the 640x480 "
+                    "timing pass on every Nth 300-W / LFPW photo (e.g. udacity=2,timing=2 on a busy machine)")
     ap.add_argument("--quick", action="store_true", help=f"first few images per set {QUICK}; prints, writes nothing")
     ap.add_argument("--haar-sweep", action="store_true", help="also measure Haar detector variants (300-W train + val)")
     ap.add_argument("--sweep-only", action="store_true", help="run only the sweep; keep the rest of the report")
     ap.add_argument("--sweep-configs", default="", help="comma-separated label substrings: only these variants")
     ap.add_argument("--sweep-train", type=int, default=300, help="300-W train faces (random, seed 0) in the sweep")
-    ap.add_argument("--part", default=None, help="write this run's JSON report here (no Markdown): run the timed "
-                    "sets and the others as two parts, then --merge them")
-    ap.add_argument("--merge", nargs="+", default=None, help="combine part reports (same systems) into the report")
+    ap.add_argument("--jobs", type=int, default=1, help="chains running at once, each with its own copy of every "
+                    "system, sharing the images (on a machine busy with other work, 2-3 get the run done in time)")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the existing JSON")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown output (.json beside it)")
@@ -227,17 +232,19 @@ def main() -> None:
     sweep = old.get("haar_sweep")
     if isinstance(sweep, list):  # the report before this benchmark kept the sweep's rows and meta apart
         sweep = {"rows": sweep, "meta": old.get("haar_sweep_meta", {})}
-    if args.merge:
-        rep = suite.merge([json.loads(Path(f).read_text()) for f in args.merge])
-        rep["meta"]["command"] = rep["meta"]["command"] + "; then " + _command()
-    elif args.render or args.sweep_only:
+    if args.render or args.sweep_only:
         if "summary" not in old:
             sys.exit(f"bench_photos: {out.with_suffix('.json')} holds no report of this benchmark; run it first")
         rep = old
     else:
         limits = dict(QUICK) if args.quick else {}
         wanted_sets = {s.strip() for s in args.sets.split(",") if s.strip()}
-        sets = load_sets(data, args.split_tree or args.tree68 or args.tree, limits)
+        try:
+            every = {k.strip(): int(v) for k, v in (x.split("=") for x in args.every.split(",") if x.strip())}
+        except ValueError:
+            sys.exit(f"bench_photos: --every wants SET=N,... (got {args.every!r})")
+        timing_every = every.pop("timing", 1)
+        sets = load_sets(data, args.split_tree or args.tree68 or args.tree, limits, every)
         if wanted_sets:
             sets.items = {k: v for k, v in sets.items.items() if k in wanted_sets}
         wanted = {s.strip() for s in args.systems.split(",") if s.strip()} or None
@@ -245,12 +252,9 @@ def main() -> None:
         if unknown:
             sys.exit(f"bench_photos: unknown --systems {sorted(unknown)}; choose from {', '.join(suite.ALL_KEYS)}")
         load = machine()
-        rep = suite.benchmark(args.tree, args.tree68, wanted, sets)
+        rep = suite.benchmark(args.tree, args.tree68, wanted, sets, args.model15, args.model68, timing_every,
+                              args.jobs)
         rep["meta"] = {"command": _command(), "machine": load, "bench_git": _git_head(ROOT), "data": str(data)}
-        if args.part:
-            _write_atomic(Path(args.part), json.dumps(rep) + "\n")
-            print(f"wrote {args.part}", file=sys.stderr)
-            return
     if args.haar_sweep or args.sweep_only:
         train, val = split_by_group(load_300w(data / "300w"), 0.15, 0)
         pick = np.random.default_rng(0).permutation(len(train))[: args.sweep_train]

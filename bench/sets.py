@@ -151,8 +151,11 @@ def _multi_items(data: Path) -> list[Item]:
     return out
 
 
-def load_sets(data: Path, split_tree: str | None = None, limits: dict[str, int] | None = None) -> Sets:
-    """Every set, validation parts only; ``limits``: first N items of some sets (``--quick``)."""
+def load_sets(data: Path, split_tree: str | None = None, limits: dict[str, int] | None = None,
+              every: dict[str, int] | None = None) -> Sets:
+    """Every set, validation parts only; ``limits``: first N items of some sets (``--quick``);
+    ``every``: every Nth item of some sets (a fixed stride: consecutive Udacity frames of one
+    video are near-duplicates, so a stride keeps the people and most of the information)."""
     asked = tree_split(split_tree, data)
     rules = {"300w": "split_by_group(load_300w(300w/), 0.15, 0)[1] (by photo id)",
              "udacity": "split_by_group(load_udacity(training + test CSVs), 0.15, 0)[1] (by person)",
@@ -177,6 +180,10 @@ def load_sets(data: Path, split_tree: str | None = None, limits: dict[str, int] 
     items["dogs"] = [Item(data / "photos" / "dogs.jpg", [], "dogs", "dogs.jpg")]
     order = ("300w", "lfpw", "udacity", "mtfl", "multi", "dogs")
     items = {k: items[k] for k in order}
+    for k, n in (every or {}).items():
+        if k in items and n > 1:
+            items[k] = items[k][::n]
+            rules[k] += f"; every {n}{'nd' if n == 2 else 'rd' if n == 3 else 'th'} image of it (stride)"
     for k, n in (limits or {}).items():
         if k in items:
             items[k] = items[k][:n]

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from client import PeerClient
+from client import PeerClient, PeerError
 from mediapipe_map import from_facemesh
 from sets import MTFL_INDEX, Label, Letterbox, Sets, assign
 
@@ -82,8 +83,18 @@ def _tag(tree: str) -> str:
     return Path(tree).resolve().parent.name
 
 
-def plan(tree: str, tree68: str | None, wanted: set[str] | None) -> tuple[list[tuple[str, str, dict, str]], dict]:
-    """The facekeypoints rows the trees offer: (key, row name, KeypointDetector kwargs, tree)."""
+def _sha(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def plan(tree: str, tree68: str | None, wanted: set[str] | None, model15: str | None = None,
+         model68: str | None = None) -> tuple[list[tuple[str, str, dict, str]], dict]:
+    """The facekeypoints rows the trees offer: (key, row name, KeypointDetector kwargs, tree).
+
+    ``model15``: another 15-point model, run with ``tree``'s code; ``model68``: the 68-point model
+    for ``tree68``'s ``points=68`` (default: the one in that tree)."""
     caps = {tree: probe(tree)}
     c = caps[tree]
     default = c["default_detector"]
@@ -91,28 +102,46 @@ def plan(tree: str, tree68: str | None, wanted: set[str] | None) -> tuple[list[t
     if default != "haar" and "haar" in c["detectors"]:
         rows.append(("haar", f"facekeypoints ({_tag(tree)}), detector=\"haar\"", {"detector": "haar"}, tree))
     if "learned" in c["detectors"] and default != "learned":
-        rows.append(("learned", f"facekeypoints ({_tag(tree)}), detector=\"learned\"", {"detector": "learned"}, tree))
+        if c["detector_sha256"] != "-":
+            rows.append(("learned", f"facekeypoints ({_tag(tree)}), detector=\"learned\"", {"detector": "learned"},
+                         tree))
+        else:
+            caps.setdefault("skipped", []).append({"row": f"facekeypoints ({_tag(tree)}), detector=\"learned\"",
+                                                   "error": "registered, but models/detector.onnx is not in the tree"})
     t68 = tree68 or tree
     if t68 not in caps:
         caps[t68] = probe(t68)
     c68 = caps[t68]
-    if t68 != tree and c68["model_sha256"] != c["model_sha256"]:
-        rows.append(("tree68", f"facekeypoints ({_tag(t68)}; its 15-point model {c68['model_sha256']})", {}, t68))
-    if c68["points68"]:
-        rows.append(("points68", f"facekeypoints ({_tag(t68)}), points=68", {"points": 68}, t68))
+    if model15 and _sha(model15) != c["model_sha256"]:
+        rows.append(("model15", f"facekeypoints ({_tag(tree)}), model={_tag(str(Path(model15).parents[2]))} "
+                     f"15-point {_sha(model15)}", {"model": str(model15)}, tree))
+    elif t68 != tree and c68["model_sha256"] != c["model_sha256"]:
+        rows.append(("model15", f"facekeypoints ({_tag(t68)}; its 15-point model {c68['model_sha256']})", {}, t68))
+    if model68 and c68.get("points_param"):
+        rows.append(("points68", f"facekeypoints ({_tag(t68)}), points=68, model {_sha(model68)}",
+                     {"points": 68, "model": str(model68)}, t68))
+    elif c68["points68"]:
+        rows.append(("points68", f"facekeypoints ({_tag(t68)}), points=68 (model {c68['points68_sha256']})",
+                     {"points": 68}, t68))
     return [r for r in rows if wanted is None or r[0] in wanted or r[0] == "fk"], caps
 
 
 PEERS = ("dlib", "mediapipe", "centerface", "mpfd-short", "mpfd-full")
-ALL_KEYS = ("fk", "haar", "learned", "tree68", "points68", *PEERS)
+ALL_KEYS = ("fk", "haar", "learned", "model15", "points68", *PEERS)
 
 
-def start_systems(tree: str, tree68: str | None, wanted: set[str] | None) -> tuple[list[System], dict]:
-    fk_rows, caps = plan(tree, tree68, wanted)
+def start_systems(tree: str, tree68: str | None, wanted: set[str] | None, model15: str | None = None,
+                  model68: str | None = None) -> tuple[list[System], dict]:
+    fk_rows, caps = plan(tree, tree68, wanted, model15, model68)
     systems: list[System] = []
     try:
         for key, name, cfg, t in fk_rows:
-            peer = PeerClient("facekeypoints", sys.executable, (json.dumps(cfg),), {"PYTHONPATH": t}, label=name)
+            try:
+                peer = PeerClient("facekeypoints", sys.executable, (json.dumps(cfg),), {"PYTHONPATH": t}, label=name)
+            except PeerError as e:  # a tree in progress: report the row as skipped, measure the rest
+                print(f"bench: skipping {name}: {e}", file=sys.stderr)
+                caps.setdefault("skipped", []).append({"row": name, "error": str(e)[-600:]})
+                continue
             systems.append(System(name, "pipeline", peer, lambda p: p, f"fk.KeypointDetector(threads=1, **{cfg}) "
                                   f"from {t}", key))
 
@@ -152,45 +181,78 @@ class Runs:
     small: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
 
 
-def run(systems: list[System], sets: Sets, tmp: Path, progress: bool = True) -> Runs:
-    runs = Runs({s.name: {k: [] for k in sets.items} for s in systems},
-                {s.name: {k: [] for k in TIMED_SETS if k in sets.items} for s in systems})
-    first = next(it for items in sets.items.values() for it in items)
+def _work(systems: list[System], sets: Sets, todo: list[tuple[str, int]], runs: Runs, tmp: Path,
+          timing_every: int, tick: Callable[[], None]) -> None:
+    """One chain: its images in turn, every system on each (rotating order), records into ``runs``."""
+    first = sets.items[todo[0][0]][todo[0][1]]
     for s in systems:  # warm-up: first-call initialisation is not what we measure
         s.peer.run(first.image)
-    total, done, t0 = sum(len(v) for v in sets.items.values()), 0, time.perf_counter()
-    for set_name, items in sets.items.items():
-        for i, item in enumerate(items):
-            k = (done + i) % len(systems)
-            order = systems[k:] + systems[:k]
+    for k, (set_name, i) in enumerate(todo):
+        item = sets.items[set_name][i]
+        order = systems[k % len(systems):] + systems[: k % len(systems)]
+        for s in order:
+            reply = s.peer.run(item.image)
+            faces = s.faces(reply)
+            idx, unmatched = assign([f["mid"] for f in faces], item.labels)
+            runs.native[s.name][set_name][i] = {
+                "ms": reply["ms"], "faces": len(faces), "unmatched": unmatched,
+                "kp15": [None if j is None or faces[j]["kp15"] is None else faces[j]["kp15"] for j in idx],
+                "kp68": [None if j is None else faces[j]["kp68"] for j in idx],
+                "found": [j is not None for j in idx]}
+        if set_name in TIMED_SETS and i % timing_every == 0:
+            img = cv2.imread(str(item.image), cv2.IMREAD_COLOR)
+            lb = Letterbox.fit(img.shape[1], img.shape[0])
+            path = tmp / f"{set_name}-{i:04d}.png"  # lossless: every system reads the same pixels
+            cv2.imwrite(str(path), lb.apply(img))
+            labels = [Label(lb.forward(lab.kp15)) for lab in item.labels]
             for s in order:
-                reply = s.peer.run(item.image)
-                faces = s.faces(reply)
-                idx, unmatched = assign([f["mid"] for f in faces], item.labels)
-                runs.native[s.name][set_name].append({
-                    "ms": reply["ms"], "faces": len(faces), "unmatched": unmatched,
-                    "kp15": [None if j is None or faces[j]["kp15"] is None else faces[j]["kp15"] for j in idx],
-                    "kp68": [None if j is None else faces[j]["kp68"] for j in idx],
-                    "found": [j is not None for j in idx]})
-            if set_name in TIMED_SETS:
-                img = cv2.imread(str(item.image), cv2.IMREAD_COLOR)
-                lb = Letterbox.fit(img.shape[1], img.shape[0])
-                path = tmp / f"{set_name}-{i:04d}.png"  # lossless: every system reads the same pixels
-                cv2.imwrite(str(path), lb.apply(img))
-                labels = [Label(lb.forward(lab.kp15)) for lab in item.labels]
-                for s in order:
-                    reply = s.peer.run(path)
-                    idx, _ = assign([f["mid"] for f in s.faces(reply)], labels)
-                    rec = {"ms": reply["ms"], "found": [j is not None for j in idx]}
-                    if s.kind == "detector" or "det_ms" in reply:
-                        rec["det_ms"] = reply["ms"] if s.kind == "detector" else reply["det_ms"]
-                    runs.small[s.name][set_name].append(rec)
+                reply = s.peer.run(path)
+                idx, _ = assign([f["mid"] for f in s.faces(reply)], labels)
+                rec = {"ms": reply["ms"], "found": [j is not None for j in idx]}
+                if s.kind == "detector" or "det_ms" in reply:
+                    rec["det_ms"] = reply["ms"] if s.kind == "detector" else reply["det_ms"]
+                runs.small[s.name][set_name][i] = rec
+        tick()
+
+
+def run(chains: list[list[System]], sets: Sets, tmp: Path, timing_every: int = 1, progress: bool = True) -> Runs:
+    """Every image through every system. With several chains (``--jobs``), each has its own copy of
+    every system and takes every Nth image; within a chain the systems still take turns image by
+    image, so all of them see the same load."""
+    names = [s.name for s in chains[0]]
+    runs = Runs({n: {k: [None] * len(v) for k, v in sets.items.items()} for n in names},
+                {n: {k: [None] * len(v) for k, v in sets.items.items() if k in TIMED_SETS} for n in names})
+    todo = [(k, i) for k, v in sets.items.items() for i in range(len(v))]
+    total, t0, lock, count = len(todo), time.perf_counter(), threading.Lock(), [0]
+
+    def tick() -> None:
+        with lock:
+            count[0] += 1
             if progress:
-                print(f"\r{set_name}: {i + 1}/{len(items)} ({done + i + 1}/{total} images, "
-                      f"{time.perf_counter() - t0:.0f}s)", end="", file=sys.stderr, flush=True)
-        done += len(items)
+                print(f"\r{count[0]}/{total} images, {len(chains)} chain(s), {time.perf_counter() - t0:.0f}s",
+                      end="", file=sys.stderr, flush=True)
+
+    errors: list[BaseException] = []
+
+    def work(c: int) -> None:
+        try:
+            _work(chains[c], sets, todo[c::len(chains)], runs, tmp, timing_every, tick)
+        except BaseException as e:  # reported after the other chains finish
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in range(len(chains))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     if progress:
         print(file=sys.stderr)
+    if errors:
+        raise errors[0]
+    for by in (runs.native, runs.small):  # the timing pass skips photos: keep only measured ones
+        for n in by:
+            by[n] = {k: [r for r in v if r is not None] if k in TIMED_SETS and by is runs.small else v
+                     for k, v in by[n].items()}
     return runs
 
 
@@ -311,44 +373,27 @@ def per_image(runs: Runs, sets: Sets) -> dict:
     return out
 
 
-def benchmark(tree: str, tree68: str | None, wanted: set[str] | None, sets: Sets) -> dict:
+def benchmark(tree: str, tree68: str | None, wanted: set[str] | None, sets: Sets, model15: str | None = None,
+              model68: str | None = None, timing_every: int = 1, jobs: int = 1) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
-    systems, caps = start_systems(tree, tree68, wanted)
+    chains: list[list[System]] = []
     try:
+        for _ in range(max(1, jobs)):
+            systems, caps = start_systems(tree, tree68, wanted, model15, model68)
+            chains.append(systems)
+            if [x.name for x in systems] != [x.name for x in chains[0]]:
+                raise SystemExit("bench: the chains started different rows (a runner failed to start in one)")
         with tempfile.TemporaryDirectory(prefix="fkp-bench-") as tmp:
-            runs = run(systems, sets, Path(tmp))
+            runs = run(chains, sets, Path(tmp), timing_every=timing_every)
         versions = {s.name: s.peer.versions for s in systems}
     finally:
-        for s in systems:
-            s.peer.close()
+        for c in chains:
+            for s in c:
+                s.peer.close()
     return {"started": started.strftime("%Y-%m-%d %H:%M UTC"),
             "seconds": round((dt.datetime.now(dt.timezone.utc) - started).total_seconds()),
             "systems": [{"name": s.name, "kind": s.kind, "key": s.key, "note": s.note} for s in systems],
-            "trees": caps, "versions": versions, "split_rules": sets.rules,
+            "trees": caps, "versions": versions, "split_rules": sets.rules, "timing_every": timing_every, "jobs": jobs,
             "set_sizes": {k: {"images": len(v), "faces": sum(len(i.labels) for i in v)} for k, v in sets.items.items()},
             "summary": summarise(systems, runs, sets), "per_image": per_image(runs, sets)}
 
-
-def merge(parts: list[dict]) -> dict:
-    """One report from parts run on different sets with the same systems (e.g. concurrently)."""
-    names = [[x["name"] for x in p["systems"]] for p in parts]
-    if any(n != names[0] for n in names):
-        raise SystemExit(f"bench: the parts ran different systems: {names}")
-    timed = next((p for p in parts if any(p["summary"]["timing"][n]["photos"] for n in names[0])), parts[0])
-    rep = json.loads(json.dumps(timed))
-    others = [p for p in parts if p is not timed]
-    for p in others:
-        for k in ("split_rules", "set_sizes"):
-            rep[k].update(p[k])
-        rep["summary"]["sets"].update(p["summary"]["sets"])
-        for n, v in p["per_image"].items():
-            rep["per_image"].setdefault(n, {}).update(v)
-    order = ("300w+lfpw", "300w", "lfpw", "udacity", "mtfl", "multi", "dogs")
-    rep["summary"]["sets"] = {k: rep["summary"]["sets"][k] for k in order if k in rep["summary"]["sets"]}
-    rep["set_sizes"] = {k: rep["set_sizes"][k] for k in order if k in rep["set_sizes"]}
-    rep["seconds"] = max(p["seconds"] for p in parts)
-    rep["parts"] = [{"command": p["meta"]["command"], "started": p["started"], "seconds": p["seconds"],
-                     "sets": list(p["set_sizes"]), "load_average_at_start": p["meta"]["machine"]["load_average_at_start"]}
-                    for p in parts]
-    rep["meta"]["command"] = " & ".join(p["meta"]["command"] for p in parts)
-    return rep

@@ -32,6 +32,10 @@ def _sha(path: Path) -> str:
 
 
 def _git(folder: Path) -> dict:
+    """The tree's commit: from git, or from the GIT_COMMIT file bench/snapshot_tree.sh leaves in an export."""
+    stamp = folder / "GIT_COMMIT"
+    if stamp.is_file():
+        return {"git": stamp.read_text().strip(), "src_uncommitted": "none (a git archive export)"}
     try:
         head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, timeout=10).stdout.strip()
@@ -52,6 +56,7 @@ def probe() -> dict:
     models = pkg / "models"
     return {"src": str(pkg.parent), "version": getattr(fk, "__version__", "?"), "detectors": sorted(detection.DETECTORS),
             "default_detector": getattr(detection, "DEFAULT_DETECTOR", "haar"),
+            "points_param": "points" in params,
             "points68": "points" in params and (models / "points68.onnx").is_file(),
             "model_sha256": _sha(models / "default.onnx"), "points68_sha256": _sha(models / "points68.onnx"),
             "detector_sha256": _sha(models / "detector.onnx"), **_git(pkg.parent.parent)}
