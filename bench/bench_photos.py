@@ -208,6 +208,8 @@ def main() -> None:
     ap.add_argument("--systems", default="", help=f"comma-separated subset of {', '.join(suite.ALL_KEYS)} "
                     "(the default facekeypoints row is always in); empty = all")
     ap.add_argument("--sets", default="", help="comma-separated subset of 300w, lfpw, udacity, mtfl, multi, dogs")
+    ap.add_argument("--minutes", type=float, default=None, help="time budget: stop taking new images after this "
+                    "long; every set is then reported on the same leading share of its images (said in the report)")
     ap.add_argument("--every", default="", help="SET=N,...: every Nth image of those sets; timing=N: the 640x480 "
                     "timing pass on every Nth 300-W / LFPW photo (e.g. udacity=2,timing=2 on a busy machine)")
     ap.add_argument("--quick", action="store_true", help=f"first few images per set {QUICK}; prints, writes nothing")
@@ -218,6 +220,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="chains running at once, each with its own copy of every "
                     "system, sharing the images (on a machine busy with other work, 2-3 get the run done in time)")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the existing JSON")
+    ap.add_argument("--readme-rows", action="store_true", help="print README.md's benchmark rows from the JSON")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown output (.json beside it)")
     args = ap.parse_args()
@@ -232,6 +235,9 @@ def main() -> None:
     sweep = old.get("haar_sweep")
     if isinstance(sweep, list):  # the report before this benchmark kept the sweep's rows and meta apart
         sweep = {"rows": sweep, "meta": old.get("haar_sweep_meta", {})}
+    if args.readme_rows:
+        print("\n".join(report.readme_rows(old)))
+        return
     if args.render or args.sweep_only:
         if "summary" not in old:
             sys.exit(f"bench_photos: {out.with_suffix('.json')} holds no report of this benchmark; run it first")
@@ -253,7 +259,7 @@ def main() -> None:
             sys.exit(f"bench_photos: unknown --systems {sorted(unknown)}; choose from {', '.join(suite.ALL_KEYS)}")
         load = machine()
         rep = suite.benchmark(args.tree, args.tree68, wanted, sets, args.model15, args.model68, timing_every,
-                              args.jobs)
+                              args.jobs, args.minutes)
         rep["meta"] = {"command": _command(), "machine": load, "bench_git": _git_head(ROOT), "data": str(data)}
     if args.haar_sweep or args.sweep_only:
         train, val = split_by_group(load_300w(data / "300w"), 0.15, 0)

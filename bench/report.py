@@ -122,6 +122,10 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
     ]
     for k, v in rep["set_sizes"].items():
         L.append(f"| {SET_TITLES.get(k, k)} | {v['images']} | {v['faces']} | {rep['split_rules'].get(k, '-')} |")
+    if rep.get("cut_by_time_budget"):
+        L += ["", "**The run's time budget (`--minutes`) ran out**: these sets are reported on their first images only: "
+              + ", ".join(f"{SET_TITLES.get(k, k)} {v['measured']} of {v['of']}" for k, v in rep["cut_by_time_budget"].items())
+              + " (the images are in a fixed order, so this is the same subset in any run that stops there)."]
     L += [
         "",
         "A system *finds* a labelled face when one of its faces has its eye midpoint within one outer-eye-corner "
@@ -133,7 +137,8 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
         "",
         "## Detect",
         "",
-        "| system | 300-W val | LFPW val | Udacity val | MTFL val | dlib's photos (43 faces) | false alarms there "
+        "| system | 300-W val | LFPW val | Udacity val | MTFL val "
+        f"| dlib's photos ({rep['set_sizes'].get('multi', {}).get('faces', '-')} faces) | false alarms there "
         "| detections on dogs.jpg | ms / 640x480 photo, whole pipeline (vs dlib) | detector ms / 640x480 photo "
         "(vs dlib) |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -245,3 +250,53 @@ def _sweep_md(sweep: dict) -> list[str]:
             f"| {ms(row[k]['ms_median'])} ({ratio(row[k].get('ms_vs_default'))})" for k in sets)
             + f" | {row.get('no_face_detections', '-')} |")
     return L
+
+
+def readme_rows(rep: dict) -> list[str]:
+    """The README's benchmark rows (Speed table), from the same report."""
+    summ, t = rep["summary"], rep["summary"]["timing"]
+    sets = summ["sets"]
+    ours = [x["name"] for x in rep["systems"] if x["name"].startswith("facekeypoints")]
+    peers = [x["name"] for x in rep["systems"] if not x["name"].startswith("facekeypoints")]
+    cmd = "`bash bench/run_all.sh` ([docs/benchmarks.md](docs/benchmarks.md))"
+
+    def short(n: str) -> str:
+        return n.replace("facekeypoints ", "").replace(" (detector only)", "")
+
+    def found(n: str) -> str:
+        parts = [f"{sets[g][n]['found']}/{sets[g][n]['labels']}" for g in ("300w+lfpw", "udacity", "mtfl", "multi")
+                 if g in sets and n in sets[g]]
+        fa = sets.get("multi", {}).get(n, {}).get("unmatched", "-")
+        dogs = sets.get("dogs", {}).get(n, {}).get("unmatched", "-")
+        return f"{short(n)} {' / '.join(parts)} ({fa} false alarms; {dogs} on dogs.jpg)"
+
+    out = []
+    dl = t.get(DLIB, {}).get("ms_median")
+    speed = "; ".join(f"{short(n)} {ms(t[n]['ms_median'])} ms ({ratio(t[n]['ms_vs_dlib'])} dlib), detector "
+                      f"{ms(t[n]['det_ms_median'])} ms" for n in ours)
+    peer_speed = "; ".join(f"{short(n)} {ms(t[n]['ms_median'] if n in (DLIB, MP) else t[n]['det_ms_median'])} ms"
+                           for n in peers)
+    out.append(f"| whole 640×480 photo, detection + keypoints (300-W + LFPW validation, letterboxed), one thread, "
+               f"medians | {speed} | same run: {peer_speed}{' (dlib = 1.00×)' if dl else ''} | {cmd} |")
+    out.append("| faces found: 300-W + LFPW val / Udacity val / MTFL val / dlib's multi-face photos | "
+               + "; ".join(found(n) for n in ours) + " | " + "; ".join(found(n) for n in peers) + f" | {cmd} |")
+    lm = sets.get("300w+lfpw", {})
+    pipes = [x["name"] for x in rep["systems"] if x["kind"] == "pipeline"]
+    acc = "; ".join(f"{short(n)} {nme(lm[n].get('nme_common'))}" + (
+        f" (MTFL {nme(sets['mtfl'][n].get('nme_common'))})" if n in sets.get("mtfl", {}) else "") for n in pipes
+        if n in lm and n in ours)
+    pacc = "; ".join(f"{short(n)} {nme(lm[n].get('nme_common'))}" + (
+        f" (MTFL {nme(sets['mtfl'][n].get('nme_common'))})" if n in sets.get("mtfl", {}) else "") for n in pipes
+        if n in lm and n not in ours)
+    common = next((lm[n]["common"] for n in pipes if n in lm), "-")
+    out.append(f"| 15-point NME, the {common} 300-W + LFPW val faces every keypoint system found (MTFL: 5 points, "
+               f"eye-centre normalised) | {acc} | {pacc} (dlib trained on these photos) | {cmd} |")
+    l68 = summ.get("landmarks68", {}).get("300w+lfpw", {})
+    if any(n in l68 for n in ours):
+        a = "; ".join(f"{short(n)} {nme(l68[n]['nme'])} (jaw {nme(l68[n]['jaw'])}, eyes {nme(l68[n]['eyes'])})"
+                      for n in l68 if n in ours)
+        b = "; ".join(f"{short(n)} {nme(l68[n]['nme'])} (jaw {nme(l68[n]['jaw'])}, eyes {nme(l68[n]['eyes'])})"
+                      for n in l68 if n not in ours)
+        f68 = next(iter(l68.values()))["faces"]
+        out.append(f"| 68-point NME (300-W standard), the {f68} 300-W + LFPW val faces both found | {a} | {b} | {cmd} |")
+    return out

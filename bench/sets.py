@@ -79,6 +79,7 @@ class Item:
 class Sets:
     items: dict[str, list[Item]]
     rules: dict[str, str] = field(default_factory=dict)  # how each set was split (for the report)
+    cut: dict[str, tuple[int, int]] = field(default_factory=dict)  # set -> (measured, of) when a time budget ran out
 
 
 def fallback_group(set_name: str, rel: str) -> str:

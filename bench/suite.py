@@ -138,10 +138,18 @@ def start_systems(tree: str, tree68: str | None, wanted: set[str] | None, model1
         for key, name, cfg, t in fk_rows:
             try:
                 peer = PeerClient("facekeypoints", sys.executable, (json.dumps(cfg),), {"PYTHONPATH": t}, label=name)
-            except PeerError as e:  # a tree in progress: report the row as skipped, measure the rest
-                print(f"bench: skipping {name}: {e}", file=sys.stderr)
-                caps.setdefault("skipped", []).append({"row": name, "error": str(e)[-600:]})
-                continue
+            except PeerError as e:
+                own = str(Path(cfg["model"]).parents[2]) if key == "model15" else None
+                try:  # another tree's model our code cannot load: run it with its own tree's code
+                    if own is None or own == t:
+                        raise
+                    peer = PeerClient("facekeypoints", sys.executable, (json.dumps(cfg),), {"PYTHONPATH": own},
+                                      label=name)
+                    t = own
+                except PeerError:  # a tree in progress: report the row as skipped, measure the rest
+                    print(f"bench: skipping {name}: {e}", file=sys.stderr)
+                    caps.setdefault("skipped", []).append({"row": name, "error": str(e)[-600:]})
+                    continue
             systems.append(System(name, "pipeline", peer, lambda p: p, f"fk.KeypointDetector(threads=1, **{cfg}) "
                                   f"from {t}", key))
 
@@ -182,12 +190,14 @@ class Runs:
 
 
 def _work(systems: list[System], sets: Sets, todo: list[tuple[str, int]], runs: Runs, tmp: Path,
-          timing_every: int, tick: Callable[[], None]) -> None:
+          timing_every: int, tick: Callable[[], None], deadline: float | None) -> None:
     """One chain: its images in turn, every system on each (rotating order), records into ``runs``."""
     first = sets.items[todo[0][0]][todo[0][1]]
     for s in systems:  # warm-up: first-call initialisation is not what we measure
         s.peer.run(first.image)
     for k, (set_name, i) in enumerate(todo):
+        if deadline is not None and time.monotonic() > deadline:
+            return
         item = sets.items[set_name][i]
         order = systems[k % len(systems):] + systems[: k % len(systems)]
         for s in order:
@@ -215,14 +225,20 @@ def _work(systems: list[System], sets: Sets, todo: list[tuple[str, int]], runs: 
         tick()
 
 
-def run(chains: list[list[System]], sets: Sets, tmp: Path, timing_every: int = 1, progress: bool = True) -> Runs:
+def run(chains: list[list[System]], sets: Sets, tmp: Path, timing_every: int = 1, progress: bool = True,
+        minutes: float | None = None) -> Runs:
     """Every image through every system. With several chains (``--jobs``), each has its own copy of
     every system and takes every Nth image; within a chain the systems still take turns image by
-    image, so all of them see the same load."""
+    image, so all of them see the same load. The sets advance together (image i of a set of n comes
+    at about i / n of the run), so ``minutes`` (a time budget) stops the run with the same leading
+    share of every set done; the sets are then cut to what was measured (``sets.cut``)."""
     names = [s.name for s in chains[0]]
     runs = Runs({n: {k: [None] * len(v) for k, v in sets.items.items()} for n in names},
                 {n: {k: [None] * len(v) for k, v in sets.items.items() if k in TIMED_SETS} for n in names})
-    todo = [(k, i) for k, v in sets.items.items() for i in range(len(v))]
+    order = list(sets.items)
+    todo = sorted(((k, i) for k, v in sets.items.items() for i in range(len(v))),
+                  key=lambda x: (x[1] / len(sets.items[x[0]]), order.index(x[0])))
+    deadline = time.monotonic() + 60 * minutes if minutes else None
     total, t0, lock, count = len(todo), time.perf_counter(), threading.Lock(), [0]
 
     def tick() -> None:
@@ -236,7 +252,7 @@ def run(chains: list[list[System]], sets: Sets, tmp: Path, timing_every: int = 1
 
     def work(c: int) -> None:
         try:
-            _work(chains[c], sets, todo[c::len(chains)], runs, tmp, timing_every, tick)
+            _work(chains[c], sets, todo[c::len(chains)], runs, tmp, timing_every, tick, deadline)
         except BaseException as e:  # reported after the other chains finish
             errors.append(e)
 
@@ -249,10 +265,17 @@ def run(chains: list[list[System]], sets: Sets, tmp: Path, timing_every: int = 1
         print(file=sys.stderr)
     if errors:
         raise errors[0]
-    for by in (runs.native, runs.small):  # the timing pass skips photos: keep only measured ones
-        for n in by:
-            by[n] = {k: [r for r in v if r is not None] if k in TIMED_SETS and by is runs.small else v
-                     for k, v in by[n].items()}
+    for k, items in list(sets.items.items()):  # a time budget: keep each set's fully measured prefix
+        done = next((i for i in range(len(items)) if any(runs.native[n][k][i] is None for n in names)), len(items))
+        if done < len(items):
+            sets.cut[k] = (done, len(items))
+            sets.items[k] = items[:done]
+            for n in names:
+                runs.native[n][k] = runs.native[n][k][:done]
+                if k in runs.small[n]:
+                    runs.small[n][k] = runs.small[n][k][:done]
+    for n in names:  # the timing pass skips photos: keep only measured ones
+        runs.small[n] = {k: [r for r in v if r is not None] for k, v in runs.small[n].items()}
     return runs
 
 
@@ -374,7 +397,7 @@ def per_image(runs: Runs, sets: Sets) -> dict:
 
 
 def benchmark(tree: str, tree68: str | None, wanted: set[str] | None, sets: Sets, model15: str | None = None,
-              model68: str | None = None, timing_every: int = 1, jobs: int = 1) -> dict:
+              model68: str | None = None, timing_every: int = 1, jobs: int = 1, minutes: float | None = None) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     chains: list[list[System]] = []
     try:
@@ -384,7 +407,7 @@ def benchmark(tree: str, tree68: str | None, wanted: set[str] | None, sets: Sets
             if [x.name for x in systems] != [x.name for x in chains[0]]:
                 raise SystemExit("bench: the chains started different rows (a runner failed to start in one)")
         with tempfile.TemporaryDirectory(prefix="fkp-bench-") as tmp:
-            runs = run(chains, sets, Path(tmp), timing_every=timing_every)
+            runs = run(chains, sets, Path(tmp), timing_every=timing_every, minutes=minutes)
         versions = {s.name: s.peer.versions for s in systems}
     finally:
         for c in chains:
@@ -394,6 +417,7 @@ def benchmark(tree: str, tree68: str | None, wanted: set[str] | None, sets: Sets
             "seconds": round((dt.datetime.now(dt.timezone.utc) - started).total_seconds()),
             "systems": [{"name": s.name, "kind": s.kind, "key": s.key, "note": s.note} for s in systems],
             "trees": caps, "versions": versions, "split_rules": sets.rules, "timing_every": timing_every, "jobs": jobs,
+            "cut_by_time_budget": {k: {"measured": a, "of": b} for k, (a, b) in sets.cut.items()},
             "set_sizes": {k: {"images": len(v), "faces": sum(len(i.labels) for i in v)} for k, v in sets.items.items()},
             "summary": summarise(systems, runs, sets), "per_image": per_image(runs, sets)}
 
