@@ -274,11 +274,13 @@ def main() -> None:
             "%Y-%m-%d %H:%M UTC"), "versions": versions()}}
     if sweep:
         rep["haar_sweep"] = sweep
+    write = not (args.no_write or args.quick)
+    if write:  # the numbers first: a report that fails to render can be redone with --render
+        _write_atomic(out.with_suffix(".json"), json.dumps(rep, indent=None, separators=(",", ":")) + "\n")
     md = report.markdown(rep, sweep)
     print(md)
-    if not (args.no_write or args.quick):
+    if write:
         _write_atomic(out, md)
-        _write_atomic(out.with_suffix(".json"), json.dumps(rep, indent=None, separators=(",", ":")) + "\n")
         print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
 
 

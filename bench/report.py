@@ -27,7 +27,7 @@ def ms(v: float | None) -> str:
 
 
 def ratio(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}x"
+    return "-" if v is None else f"{v:.2f}x" if v >= 0.1 else f"{v:.3f}x"
 
 
 def _found(d: dict | None) -> str:
@@ -268,7 +268,7 @@ def readme_rows(rep: dict) -> list[str]:
                  if g in sets and n in sets[g]]
         fa = sets.get("multi", {}).get(n, {}).get("unmatched", "-")
         dogs = sets.get("dogs", {}).get(n, {}).get("unmatched", "-")
-        return f"{short(n)} {' / '.join(parts)} ({fa} false alarms; {dogs} on dogs.jpg)"
+        return f"{short(n)} {' / '.join(parts)} (false alarms: {fa} there, {dogs} on dogs.jpg)"
 
     out = []
     dl = t.get(DLIB, {}).get("ms_median")

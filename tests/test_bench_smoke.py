@@ -180,3 +180,21 @@ def test_fk_runner_peer_on_a_real_photo(bp, val_300w):
     m = bp.match(kps, s.keypoints)
     assert m is not None and 0 < reply["det_ms"] <= reply["ms"]
     assert float(nme_per_face(m[None], s.keypoints[None])[0]) < 0.25
+
+
+def test_suite_runs_scores_and_renders_with_our_row_only(bp, sets_mod, suite_mod, data_dir):
+    """The whole benchmark path (sets, peer run, 640x480 pass, scores, Markdown, README rows) on a few
+    real images with facekeypoints alone, two chains (the peers' venvs are not needed)."""
+    report = importlib.import_module("report")
+    sets = sets_mod.load_sets(data_dir, None, {"300w": 2, "lfpw": 1, "udacity": 1, "mtfl": 2, "multi": 1})
+    rep = suite_mod.benchmark(str(Path(__file__).resolve().parents[1] / "src"), None, {"fk"}, sets, jobs=2)
+    rep["meta"] = {"command": "test", "machine": bp.machine(), "bench_git": "test"}
+    (name,) = [x["name"] for x in rep["systems"]]
+    s = rep["summary"]
+    assert s["sets"]["300w+lfpw"][name]["labels"] == 3 and s["sets"]["multi"][name]["labels"] == 7
+    assert s["sets"]["300w+lfpw"][name]["found"] >= 2 and s["sets"]["dogs"][name]["unmatched"] == 0
+    assert 0 < s["sets"]["300w+lfpw"][name]["nme_common"] < 0.1 and 0 < s["sets"]["mtfl"][name]["nme_common"] < 0.2
+    assert s["timing"][name]["photos"] == 3 and 0 < s["timing"][name]["det_ms_median"] <= s["timing"][name]["ms_median"]
+    md = report.markdown(rep)
+    assert "## Detect" in md and "## Landmarks: 15 keypoints" in md and name in md
+    assert len(report.readme_rows(rep)) >= 3
