@@ -253,50 +253,57 @@ def _sweep_md(sweep: dict) -> list[str]:
 
 
 def readme_rows(rep: dict) -> list[str]:
-    """The README's benchmark rows (Speed table), from the same report."""
-    summ, t = rep["summary"], rep["summary"]["timing"]
-    sets = summ["sets"]
-    ours = [x["name"] for x in rep["systems"] if x["name"].startswith("facekeypoints")]
-    peers = [x["name"] for x in rep["systems"] if not x["name"].startswith("facekeypoints")]
+    """The README's benchmark rows (its Speed table), from the same report."""
+    summ = rep["summary"]
+    t, sets = summ["timing"], summ["sets"]
     cmd = "`bash bench/run_all.sh` ([docs/benchmarks.md](docs/benchmarks.md))"
+    short = {"fk": "ours, default detector", "haar": "ours, haar", "learned": "ours, learned detector",
+             "model15": "ours, retrained 15-point model", "points68": "ours, points=68", "dlib": "dlib HOG + 68",
+             "mediapipe": "MediaPipe FaceMesh", "centerface": "CenterFace", "mpfd-short": "MediaPipe detector (short)",
+             "mpfd-full": "MediaPipe detector (full)"}
+    ours = [x for x in rep["systems"] if x["name"].startswith("facekeypoints")]
+    peers = [x for x in rep["systems"] if not x["name"].startswith("facekeypoints")]
 
-    def short(n: str) -> str:
-        return n.replace("facekeypoints ", "").replace(" (detector only)", "")
+    def speed(x: dict) -> str:
+        v = t[x["name"]]
+        whole = f"{ms(v['ms_median'])} ms ({ratio(v['ms_vs_dlib'])})" if x["kind"] == "pipeline" else ""
+        det = f"detector {ms(v['det_ms_median'])} ms ({ratio(v['det_ms_vs_dlib'])})" if v.get("det_ms_median") else ""
+        return f"{short[x['key']]} " + ", ".join(p for p in (whole, det) if p)
 
-    def found(n: str) -> str:
+    def found(x: dict) -> str:
+        n = x["name"]
         parts = [f"{sets[g][n]['found']}/{sets[g][n]['labels']}" for g in ("300w+lfpw", "udacity", "mtfl", "multi")
                  if g in sets and n in sets[g]]
         fa = sets.get("multi", {}).get(n, {}).get("unmatched", "-")
         dogs = sets.get("dogs", {}).get(n, {}).get("unmatched", "-")
-        return f"{short(n)} {' / '.join(parts)} (false alarms: {fa} there, {dogs} on dogs.jpg)"
+        return f"{short[x['key']]} {' / '.join(parts)} (+{fa}, dogs {dogs})"
 
-    out = []
-    dl = t.get(DLIB, {}).get("ms_median")
-    speed = "; ".join(f"{short(n)} {ms(t[n]['ms_median'])} ms ({ratio(t[n]['ms_vs_dlib'])} dlib), detector "
-                      f"{ms(t[n]['det_ms_median'])} ms" for n in ours)
-    peer_speed = "; ".join(f"{short(n)} {ms(t[n]['ms_median'] if n in (DLIB, MP) else t[n]['det_ms_median'])} ms"
-                           for n in peers)
-    out.append(f"| whole 640×480 photo, detection + keypoints (300-W + LFPW validation, letterboxed), one thread, "
-               f"medians | {speed} | same run: {peer_speed}{' (dlib = 1.00×)' if dl else ''} | {cmd} |")
-    out.append("| faces found: 300-W + LFPW val / Udacity val / MTFL val / dlib's multi-face photos | "
-               + "; ".join(found(n) for n in ours) + " | " + "; ".join(found(n) for n in peers) + f" | {cmd} |")
-    lm = sets.get("300w+lfpw", {})
-    pipes = [x["name"] for x in rep["systems"] if x["kind"] == "pipeline"]
-    acc = "; ".join(f"{short(n)} {nme(lm[n].get('nme_common'))}" + (
-        f" (MTFL {nme(sets['mtfl'][n].get('nme_common'))})" if n in sets.get("mtfl", {}) else "") for n in pipes
-        if n in lm and n in ours)
-    pacc = "; ".join(f"{short(n)} {nme(lm[n].get('nme_common'))}" + (
-        f" (MTFL {nme(sets['mtfl'][n].get('nme_common'))})" if n in sets.get("mtfl", {}) else "") for n in pipes
-        if n in lm and n not in ours)
-    common = next((lm[n]["common"] for n in pipes if n in lm), "-")
-    out.append(f"| 15-point NME, the {common} 300-W + LFPW val faces every keypoint system found (MTFL: 5 points, "
-               f"eye-centre normalised) | {acc} | {pacc} (dlib trained on these photos) | {cmd} |")
+    lm, mt = sets.get("300w+lfpw", {}), sets.get("mtfl", {})
+
+    def acc(x: dict) -> str:
+        n = x["name"]
+        return f"{short[x['key']]} {nme(lm[n].get('nme_common'))} (MTFL {nme(mt.get(n, {}).get('nme_common'))})"
+
+    pipes = [x for x in rep["systems"] if x["kind"] == "pipeline" and x["name"] in lm]
+    common = next((lm[x["name"]]["common"] for x in pipes), "-")
+    out = [
+        "| whole 640×480 photo, detection + keypoints (300-W + LFPW val, letterboxed), one thread, median; "
+        "(× dlib's time in the same run) | " + "; ".join(speed(x) for x in ours) + " | "
+        + "; ".join(speed(x) for x in peers) + f" | {cmd} |",
+        "| faces found: 300-W + LFPW val / Udacity val / MTFL val / dlib's photos "
+        f"({rep['set_sizes'].get('multi', {}).get('faces', '-')} faces; + false alarms there; on dogs.jpg) | " + "; ".join(found(x) for x in ours) + " | " + "; ".join(found(x) for x in peers) + f" | {cmd} |",
+        f"| 15-point NME on the {common} 300-W + LFPW val faces every keypoint system found (MTFL: its 5 points, "
+        "eye-centre normalised) | " + "; ".join(acc(x) for x in pipes if x in ours) + " | "
+        + "; ".join(acc(x) for x in pipes if x not in ours) + " (dlib was trained on these photos) | " + cmd + " |",
+    ]
     l68 = summ.get("landmarks68", {}).get("300w+lfpw", {})
-    if any(n in l68 for n in ours):
-        a = "; ".join(f"{short(n)} {nme(l68[n]['nme'])} (jaw {nme(l68[n]['jaw'])}, eyes {nme(l68[n]['eyes'])})"
-                      for n in l68 if n in ours)
-        b = "; ".join(f"{short(n)} {nme(l68[n]['nme'])} (jaw {nme(l68[n]['jaw'])}, eyes {nme(l68[n]['eyes'])})"
-                      for n in l68 if n not in ours)
+    if any(x["name"] in l68 for x in ours):
+        def r68(x: dict) -> str:
+            v = l68[x["name"]]
+            return f"{short[x['key']]} {nme(v['nme'])} (jaw {nme(v['jaw'])}, eyes {nme(v['eyes'])}, mouth {nme(v['mouth'])})"
+
         f68 = next(iter(l68.values()))["faces"]
-        out.append(f"| 68-point NME (300-W standard), the {f68} 300-W + LFPW val faces both found | {a} | {b} | {cmd} |")
+        out.append(f"| 68-point NME (300-W standard) on the {f68} 300-W + LFPW val faces both found | "
+                   + "; ".join(r68(x) for x in ours if x["name"] in l68) + " | "
+                   + "; ".join(r68(x) for x in peers if x["name"] in l68) + f" | {cmd} |")
     return out
