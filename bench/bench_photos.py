@@ -188,7 +188,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _command() -> str:
-    return ("python bench/bench_photos.py " + shlex.join(sys.argv[1:])).rstrip()
+    own = ("python bench/bench_photos.py " + shlex.join(sys.argv[1:])).rstrip()
+    outer = os.environ.get("FKP_BENCH_COMMAND")  # set by bench/run_all.sh
+    return f"{outer}` (which ran `{own}" if outer else own
 
 
 
@@ -221,6 +223,7 @@ def main() -> None:
                     "system, sharing the images (on a machine busy with other work, 2-3 get the run done in time)")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the existing JSON")
     ap.add_argument("--readme-rows", action="store_true", help="print README.md's benchmark rows from the JSON")
+    ap.add_argument("--update-readme", action="store_true", help="replace those rows in README.md (nothing else)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown output (.json beside it)")
     args = ap.parse_args()
@@ -235,8 +238,15 @@ def main() -> None:
     sweep = old.get("haar_sweep")
     if isinstance(sweep, list):  # the report before this benchmark kept the sweep's rows and meta apart
         sweep = {"rows": sweep, "meta": old.get("haar_sweep_meta", {})}
-    if args.readme_rows:
-        print("\n".join(report.readme_rows(old)))
+    if args.readme_rows or args.update_readme:
+        if "summary" not in old:
+            sys.exit(f"bench_photos: {out.with_suffix('.json')} holds no report of this benchmark; run it first")
+        rows = report.readme_rows(old)
+        print("\n".join(rows))
+        if args.update_readme:
+            readme = ROOT / "README.md"
+            _write_atomic(readme, report.update_readme(readme.read_text(), rows))
+            print(f"updated {len(rows)} rows in {readme}", file=sys.stderr)
         return
     if args.render or args.sweep_only:
         if "summary" not in old:

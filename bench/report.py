@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from suite import DLIB, MP, REGIONS68
+from suite import DETECTOR_VARIANTS, DLIB, MP, REGIONS68
 
 from facekeypoints.schema import KEYPOINT_NAMES
 
@@ -140,8 +140,8 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
         "| system | 300-W val | LFPW val | Udacity val | MTFL val "
         f"| dlib's photos ({rep['set_sizes'].get('multi', {}).get('faces', '-')} faces) | false alarms there "
         "| detections on dogs.jpg | ms / 640x480 photo, whole pipeline (vs dlib) | detector ms / 640x480 photo "
-        "(vs dlib) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "(vs dlib) | 15-point NME, 300-W + LFPW faces all keypoint rows found |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in names:
         t = timing[n]
@@ -153,9 +153,16 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
         L.append(f"| {n} | {_found(g('300w'))} | {_found(g('lfpw'))} | {_found(g('udacity'))} | {_found(g('mtfl'))} "
                  f"| {_found(g('multi'))} | {g('multi')['unmatched'] if g('multi') else '-'} "
                  f"| {g('dogs')['unmatched'] if g('dogs') else '-'} | {whole} "
-                 f"| {ms(t['det_ms_median'])} ({ratio(t['det_ms_vs_dlib'])}) |")
+                 f"| {ms(t['det_ms_median'])} ({ratio(t['det_ms_vs_dlib'])}) "
+                 f"| {nme(g('300w+lfpw').get('nme_all_common')) if g('300w+lfpw') else '-'} |")
     tp = next(iter(timing.values()))["photos"] if timing else 0
+    allc = next((v.get("all_common") for v in sets.get("300w+lfpw", {}).values() if v.get("all_common") is not None),
+                None)
     L += [
+        "",
+        f"The NME column scores the {allc} 300-W + LFPW faces that every keypoint row above found (detector variants "
+        "included, so it compares the whole pipelines on the same faces); the landmark tables below leave the "
+        "detector variants out.",
         "",
         f"Times: medians over {tp} of the 300-W + LFPW validation photos "
         + (f"(every {ordinal(rep['timing_every'])}) " if rep.get("timing_every", 1) > 1 else "")
@@ -172,7 +179,8 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
         "## Landmarks: 15 keypoints end to end",
         "",
         "NME = mean point error / outer-eye-corner distance (300-W's normalisation), over the 15 keypoints, on the "
-        "faces **every keypoint system** found (so each row scores the same faces); MTFL: its 5 labelled points / "
+        "faces **every row of this table** found (so each row scores the same faces; the rows that only swap the "
+        "face detector are in the Detect table); MTFL: its 5 labelled points / "
         "eye-centre distance. dlib's 68 points -> 15 with `facekeypoints.schema.from_ibug68` (as the labels); "
         "MediaPipe's 478 with `bench/peers/mediapipe_map.py` (chosen on 300-W train faces, frozen).",
         "",
@@ -180,7 +188,8 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
         "| Udacity: faces | NME | MTFL: faces | NME (eye centres, 5 points) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for n in pipes:
+    variants = {x["name"] for x in rep["systems"] if x["key"] in DETECTOR_VARIANTS}
+    for n in [n for n in pipes if n not in variants]:
         a, b, c = sets.get("300w+lfpw", {}).get(n, {}), sets.get("udacity", {}).get(n, {}), sets.get("mtfl", {}).get(n, {})
         L.append(f"| {n} | {a.get('common', '-')} | {nme(a.get('nme_common'))} | {nme(a.get('nme_common_median'))} "
                  f"| {pct(a.get('fail10_common'))} | {nme(a.get('nme_own'))} "
@@ -191,7 +200,7 @@ def markdown(rep: dict, sweep: dict | None = None) -> str:
     l15 = summ.get("landmarks15", {})
     if l15:
         cols = [n for n in pipes if n in l15]
-        L += ["", "Per keypoint, 300-W + LFPW validation, faces all keypoint systems found:", "",
+        L += ["", "Per keypoint, 300-W + LFPW validation, the same faces:", "",
               "| keypoint | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
         for k in KEYPOINT_NAMES:
             L.append(f"| {k} | " + " | ".join(nme(l15[n][k]) for n in cols) + " |")
@@ -284,7 +293,7 @@ def readme_rows(rep: dict) -> list[str]:
         n = x["name"]
         return f"{short[x['key']]} {nme(lm[n].get('nme_common'))} (MTFL {nme(mt.get(n, {}).get('nme_common'))})"
 
-    pipes = [x for x in rep["systems"] if x["kind"] == "pipeline" and x["name"] in lm]
+    pipes = [x for x in rep["systems"] if x["kind"] == "pipeline" and x["name"] in lm and x["key"] not in DETECTOR_VARIANTS]
     common = next((lm[x["name"]]["common"] for x in pipes), "-")
     out = [
         "| whole 640×480 photo, detection + keypoints (300-W + LFPW val, letterboxed), one thread, median; "
@@ -307,3 +316,17 @@ def readme_rows(rep: dict) -> list[str]:
                    + "; ".join(r68(x) for x in ours if x["name"] in l68) + " | "
                    + "; ".join(r68(x) for x in peers if x["name"] in l68) + f" | {cmd} |")
     return out
+
+
+#: First cells of the README rows this report owns (replaced in place by ``--update-readme``).
+README_ROW_PREFIXES = ("| whole 640×480 photo", "| faces found:", "| 15-point NME", "| 68-point NME")
+
+
+def update_readme(text: str, rows: list[str]) -> str:
+    """README.md with this benchmark's rows replaced (at the place of the first old one)."""
+    lines = text.splitlines()
+    at = next((i for i, ln in enumerate(lines) if ln.startswith(README_ROW_PREFIXES)), None)
+    if at is None:
+        raise SystemExit("bench: README.md has no benchmark row to replace (| whole 640×480 photo ...)")
+    kept = [ln for i, ln in enumerate(lines) if i < at or not ln.startswith(README_ROW_PREFIXES)]
+    return "\n".join(kept[:at] + rows + kept[at:]) + ("\n" if text.endswith("\n") else "")

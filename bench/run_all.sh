@@ -9,6 +9,7 @@
 # it differs), run with DETECT_REPO's code; LFPW / MTFL splits from POINTS68_REPO's loaders.
 # Peers: bench/setup_peers.sh. The package's own modules (sets, metrics) come from this checkout.
 set -euo pipefail
+export FKP_BENCH_COMMAND="bash bench/run_all.sh $*"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 DET="$(bash "$HERE/snapshot_tree.sh" "$1")"

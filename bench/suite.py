@@ -41,6 +41,9 @@ REGIONS68: dict[str, tuple[int, ...]] = {
     "mouth": IBUG68_REGIONS["outer_lip"] + IBUG68_REGIONS["inner_lip"],
 }
 DLIB, MP = "dlib HOG + 68", "MediaPipe FaceMesh"
+#: Rows that differ from the default row only by the face detector: in the Detect table, left out of
+#: the landmark comparison (their keypoint model is the default row's).
+DETECTOR_VARIANTS = ("haar", "learned")
 
 
 @dataclass
@@ -321,6 +324,7 @@ def _mean(v: list[float]) -> float | None:
 def summarise(systems: list[System], runs: Runs, sets: Sets) -> dict:
     names = [s.name for s in systems]
     pipes = [s.name for s in systems if s.kind == "pipeline"]
+    marks = [s.name for s in systems if s.kind == "pipeline" and s.key not in DETECTOR_VARIANTS]
     groups = {"300w+lfpw": ("300w", "lfpw"), **{k: (k,) for k in sets.items}}
     groups = {g: tuple(x for x in v if x in sets.items) for g, v in groups.items()}
     groups = {g: v for g, v in groups.items() if v}
@@ -337,19 +341,25 @@ def summarise(systems: list[System], runs: Runs, sets: Sets) -> dict:
                       "faces_per_image": _mean([r["faces"] for r in imgs]),
                       "unmatched": int(sum(r["unmatched"] for r in imgs)),
                       "ms_median_native": _med([r["ms"] for r in imgs])}
-        # NME on the faces every keypoint system found
+        # NME on the faces every keypoint system found ("all_*": detector variants included, for the
+        # Detect table; otherwise the landmark rows only, so a weak detector variant does not shrink
+        # the faces the landmark models are compared on)
         if pipes and sns != ("dogs",):
             recs_all = {n: _faces(runs, n, sets, sns)[0] for n in pipes}
             labels = _faces(runs, pipes[0], sets, sns)[1]
-            common = np.logical_and.reduce([found[n] for n in pipes]) if labels else np.zeros(0, bool)
             mtfl = sns == ("mtfl",)
+            common, common_all = ((np.logical_and.reduce([found[n] for n in ns]) if labels and ns
+                                   else np.zeros(len(labels), bool)) for ns in (marks, pipes))
             for n in pipes:
                 e = np.array([nme15(r["kp15"], lab.kp15, mtfl) if r["found"] else np.nan
                               for r, lab in zip(recs_all[n], labels)])
+                per[n].update({"all_common": int(common_all.sum()), "nme_all_common": _mean(list(e[common_all])),
+                               "nme_own": _mean(list(e[found[n]]))})
+                if n not in marks:
+                    continue
                 per[n].update({"common": int(common.sum()), "nme_common": _mean(list(e[common])),
                                "nme_common_median": _med(list(e[common])),
-                               "fail10_common": _mean(list((e[common] > 0.10).astype(float))),
-                               "nme_own": _mean(list(e[found[n]]))})
+                               "fail10_common": _mean(list((e[common] > 0.10).astype(float)))})
                 if g == "300w+lfpw" and common.any():
                     d = np.stack([np.linalg.norm(r["kp15"] - lab.kp15, axis=1) / np.linalg.norm(
                         lab.kp15[KEYPOINT_NAMES.index("left_eye_outer_corner")]
@@ -357,7 +367,7 @@ def summarise(systems: list[System], runs: Runs, sets: Sets) -> dict:
                         for r, lab, c in zip(recs_all[n], labels, common) if c])
                     out["landmarks15"][n] = {k: float(v) for k, v in zip(KEYPOINT_NAMES, d.mean(0))}
             # 68 points: the systems that give them, on the faces all of those found
-            has68 = [n for n in pipes if any(r["kp68"] is not None for r in recs_all[n])]
+            has68 = [n for n in marks if any(r["kp68"] is not None for r in recs_all[n])]
             if has68 and labels and labels[0].kp68 is not None and g in ("300w+lfpw", "300w", "lfpw"):
                 c68 = np.logical_and.reduce([np.array([r["kp68"] is not None for r in recs_all[n]]) for n in has68])
                 res = {}
