@@ -198,3 +198,12 @@ def test_suite_runs_scores_and_renders_with_our_row_only(bp, sets_mod, suite_mod
     md = report.markdown(rep)
     assert "## Detect" in md and "## Landmarks: 15 keypoints" in md and name in md
     assert len(report.readme_rows(rep)) >= 3
+
+
+def test_update_readme_replaces_only_its_rows(bp):
+    report = importlib.import_module("report")
+    text = "| what | figure |\n|---|---|\n| keypoint model | 0.85 ms |\n| whole 640×480 photo, old | 84 ms |\n| a filter | 0.1 ms |\n"
+    out = report.update_readme(text, ["| whole 640×480 photo, new | 1 |", "| faces found: x | 2 |"])
+    assert out == ("| what | figure |\n|---|---|\n| keypoint model | 0.85 ms |\n| whole 640×480 photo, new | 1 |\n"
+                   "| faces found: x | 2 |\n| a filter | 0.1 ms |\n")
+    assert report.update_readme(out, ["| whole 640×480 photo, newer | 3 |"]).count("640×480") == 1
