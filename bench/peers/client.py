@@ -9,9 +9,21 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RUNNERS = {"dlib": HERE / "dlib_runner.py", "mediapipe": HERE / "mediapipe_runner.py"}
-#: Interpreter of the peers' venv (bench/README.md); override with FKP_PEER_PYTHON.
-DEFAULT_PEER_PYTHON = os.environ.get("FKP_PEER_PYTHON", "/tmp/mpvenv/bin/python")
+RUNNERS = {"dlib": HERE / "dlib_runner.py", "mediapipe": HERE / "mediapipe_runner.py",
+           "mediapipe-detection": HERE / "mediapipe_detection_runner.py", "centerface": HERE / "centerface_runner.py",
+           "facekeypoints": HERE / "fk_runner.py"}
+#: Where bench/setup_peers.sh puts the peers' venvs (override with FKP_PEER_VENVS).
+PEER_VENVS = Path(os.environ.get("FKP_PEER_VENVS", "/work/venvs"))
+#: Interpreter of the peers' venv (bench/README.md); override with FKP_PEER_PYTHON (one venv for all peers).
+DEFAULT_PEER_PYTHON = os.environ.get("FKP_PEER_PYTHON", str(PEER_VENVS / "mediapipe" / "bin" / "python"))
+
+
+def peer_python(name: str) -> str:
+    """The interpreter for one peer: FKP_PEER_PYTHON if set, else its venv from bench/setup_peers.sh
+    (dlib in ``dlib/``, MediaPipe and CenterFace in ``mediapipe/``)."""
+    if "FKP_PEER_PYTHON" in os.environ:
+        return os.environ["FKP_PEER_PYTHON"]
+    return str(PEER_VENVS / ("dlib" if name == "dlib" else "mediapipe") / "bin" / "python")
 
 
 class PeerError(RuntimeError):
@@ -21,16 +33,18 @@ class PeerError(RuntimeError):
 class PeerClient:
     """A long-lived peer runner subprocess (one thread, its stderr kept in a log file)."""
 
-    def __init__(self, name: str, python: str = DEFAULT_PEER_PYTHON) -> None:
+    def __init__(self, name: str, python: str | None = None, args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, label: str | None = None) -> None:
+        python = python or peer_python(name)
         if not Path(python).exists():
-            raise PeerError(f"peer python {python} not found: create the peers' venv (bench/README.md) "
+            raise PeerError(f"peer python {python} not found: run bench/setup_peers.sh (bench/README.md) "
                             "or set FKP_PEER_PYTHON")
-        self.name = name
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   TF_CPP_MIN_LOG_LEVEL="2", GLOG_minloglevel="2")
+        self.name = label or name
+        full_env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "TF_CPP_MIN_LOG_LEVEL": "2", "GLOG_minloglevel": "2", **(env or {})}
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"fkp-peer-{name}-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([python, str(RUNNERS[name])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, bufsize=1, env=env)
+        self.proc = subprocess.Popen([python, str(RUNNERS[name]), *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1, env=full_env)
         hello = self._read()
         self.versions: dict = hello.get("versions", {})
 
@@ -44,7 +58,7 @@ class PeerClient:
         return json.loads(line)
 
     def run(self, path: str | os.PathLike) -> dict:
-        """``{"ms", "size", "faces": [{"box", "score", "points"}]}`` for one photo."""
+        """``{"ms", "size", "faces": [{"box", "score", "points"}]}`` (+ ``det_ms``) for one photo."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps({"path": str(Path(path).resolve())}) + "\n")
         self.proc.stdin.flush()

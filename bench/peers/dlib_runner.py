@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 
 import cv2
 import dlib
@@ -34,9 +35,13 @@ def main() -> None:
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(predictor_path())
 
+    last = {"det_ms": 0.0}
+
     def process(bgr: np.ndarray) -> list[dict]:
+        t0 = time.perf_counter()
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         rects, scores, _ = detector.run(rgb, UPSAMPLE, 0.0)
+        last["det_ms"] = (time.perf_counter() - t0) * 1000.0  # colour conversion + HOG
         faces = []
         for r, s in zip(rects, scores):
             shape = predictor(rgb, r)
@@ -44,7 +49,7 @@ def main() -> None:
             faces.append({"box": [r.left(), r.top(), r.right() + 1, r.bottom() + 1], "score": float(s), "points": pts})
         return faces
 
-    serve("dlib", {"dlib": dlib.__version__, "upsample": UPSAMPLE}, process)
+    serve("dlib", {"dlib": dlib.__version__, "upsample": UPSAMPLE}, process, lambda: dict(last))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""MediaPipe peer: legacy FaceMesh (static images, up to 5 faces, refined iris landmarks).
+"""MediaPipe peer: legacy FaceMesh (static images, up to 10 faces, refined iris landmarks).
 
 Run with the peers' venv python (mediapipe 0.10.21 needs numpy<2; see bench/README.md);
 speaks bench/peers/protocol.py. Returns all 478 landmarks in pixels; the mapping to the
@@ -15,7 +15,8 @@ import mediapipe as mp
 import numpy as np
 from protocol import serve
 
-MAX_FACES = int(os.environ.get("FKP_MP_MAX_FACES", "5"))
+#: dlib's multi-face photos hold up to 7 labelled faces; a cap of 10 costs nothing on one-face photos.
+MAX_FACES = int(os.environ.get("FKP_MP_MAX_FACES", "10"))
 
 
 def main() -> None:
