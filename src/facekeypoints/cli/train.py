@@ -1,4 +1,4 @@
-"""fkp train: train a keypoint model on 300-W, Udacity and/or Kaggle data.
+"""fkp train: train a keypoint model on 300-W, LFPW, MTFL, Udacity and/or Kaggle data.
 
 Runs as is under torchrun for several processes or machines, e.g.
 ``torchrun --nproc_per_node=2 -m facekeypoints.cli train ...`` (docs/scaling.md).
@@ -13,10 +13,12 @@ import os
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a keypoint model", description=__doc__)
     p.add_argument("--data", nargs="+", required=True,
-                   help="data sets: 300-W folders, Udacity *_frames_keypoints.csv, Kaggle training.csv, or folders holding them")
+                   help="data sets: 300-W or LFPW folders, MTFL landmarks.txt, Udacity *_frames_keypoints.csv, "
+                        "Kaggle training.csv, or folders holding them")
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
-    p.add_argument("--arch", default="integral", choices=["integral", "compact", "seed"],
-                   help="integral (default): heatmaps + soft-argmax; compact: dense-layer regression; seed: the original write-up")
+    p.add_argument("--arch", default="integral", choices=["integral", "integral68", "compact", "seed"],
+                   help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
+                        "the 15 derived from them; compact: dense-layer regression; seed: the original write-up")
     p.add_argument("--epochs", type=int, default=80, help="main-phase epochs (the focus phase comes after them)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
@@ -30,13 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=float, default=0.998,
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
-                   help="move Udacity's labels onto the 300-W convention for training (data/harmonise.py)")
-    p.add_argument("--oversample", nargs="*", default=["300w=3"], metavar="SOURCE=K",
-                   help="draw each face of SOURCE (300w, udacity, kaggle) K times per epoch (default: 300w=3, "
-                        "the human-labelled set; give the option without values for none)")
-    p.add_argument("--focus", default="300w", metavar="SOURCE",
-                   help="after the main epochs, train on SOURCE's faces alone at a low learning rate "
-                        "(default: 300w; skipped when the data has none)")
+                   help="move Udacity's and MTFL's labels onto the 300-W convention for training (data/harmonise.py)")
+    p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3"], metavar="SOURCE=K",
+                   help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (default: "
+                        "300w=3 lfpw=3, the human-labelled 68-point photos; give the option without values for none)")
+    p.add_argument("--focus", default="300w,lfpw", metavar="SOURCE[,SOURCE]",
+                   help="after the main epochs, train on these sources' faces alone at a low learning rate "
+                        "(default: 300w,lfpw; skipped when the data has none)")
     p.add_argument("--focus-epochs", type=int, default=20, help="length of the focus phase (0 = none)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
