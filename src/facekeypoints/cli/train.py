@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="after the main epochs, train on these sources' faces alone at a low learning rate "
                         "(default: 300w,lfpw; skipped when the data has none)")
     p.add_argument("--focus-epochs", type=int, default=20, help="length of the focus phase (0 = none)")
+    p.add_argument("--init", default=None, metavar="MODEL.onnx",
+                   help="start from an exported 'integral' model's weights, e.g. src/facekeypoints/models/default.onnx "
+                        "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
-                      oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs)
+                      oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
+                      init=args.init)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports

@@ -56,6 +56,7 @@ class TrainConfig:
     focus: str | None = "300w,lfpw"  # after the main epochs, train on these sources' faces alone (comma-separated) ...
     focus_epochs: int = 20  # ... for this many epochs (0 = no focus phase) ...
     focus_lr: float = 0.15  # ... from this fraction of the peak learning rate, cosine to zero
+    init: str | None = None  # start from this exported ONNX model's weights (training/warmstart.py)
 
 
 FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must forget faster
@@ -320,8 +321,19 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
         f"({len(set(val_set.groups))} photos/people held out; best model chosen on '{key}' NME)")
 
-    model = build(cfg.arch).to(env.device)
+    model = build(cfg.arch)
     with68 = n_points(model) != len(KEYPOINT_NAMES)
+    if cfg.init and state is None:
+        from .warmstart import init_from_onnx
+
+        calib_idx = np.random.default_rng(cfg.seed + 1).permutation(len(train_set))[:256]
+        calib = make_batch(train_set.contexts[calib_idx], train_set.keypoints[calib_idx], train_set.mask[calib_idx],
+                           np.random.default_rng(cfg.seed + 1), AugmentConfig(**cfg.augment))[0]
+        full = train_set.mask68.all(axis=1)
+        mean68 = train_set.points68[full].mean(axis=0) if full.any() else None
+        n = init_from_onnx(model, cfg.init, calib, mean68)
+        log(f"started from {cfg.init} ({n} convolutions)")
+    model = model.to(env.device)
     opt_name = _optimizer_name(cfg)
     lr = cfg.lr or _default_lr(opt_name)
     if opt_name == "sgd":
