@@ -208,3 +208,51 @@ def test_shipped_points68_model_mirror_consistent(model68, data_dir):
 
 NME68_BOUND = 0.08  # measured on the shipped model (see docs/training/ablation/README.md) plus margin
 NME15_BOUND = 0.06
+
+
+def test_warm_start_reproduces_the_shipped_model(data_dir):
+    """--init: an `integral` model loaded from default.onnx (BatchNorm calibrated on real crops)
+    computes what the ONNX file computes; `integral68` starts with the same 15 single points."""
+    torch = pytest.importorskip("torch")
+    from facekeypoints.runtime import OnnxKeypointModel, default_model_path
+    from facekeypoints.training.data.augment import eval_batch
+    from facekeypoints.training.model import build, denormalise, to_keypoints
+    from facekeypoints.training.warmstart import init_from_onnx
+
+    fs = from_samples(load_300w(data_dir / "300w" / "afw")[:48])
+    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0)
+    want = OnnxKeypointModel(threads=1).predict(imgs[:16])
+    x = torch.from_numpy(imgs[:16]).float().div(255).unsqueeze(1)
+    for arch in ("integral", "integral68"):
+        net = build(arch)
+        assert init_from_onnx(net, default_model_path(), imgs, np.nanmean(fs.points68, 0)) == 18
+        with torch.no_grad():
+            got = denormalise(to_keypoints(net.eval()(x))).numpy().reshape(-1, 15, 2)
+        single = [INDEX[n] for n in ("nose_tip", "left_eye_outer_corner", "mouth_right_corner", "left_eyebrow_inner_end")]
+        np.testing.assert_allclose(got[:, single], want[:, single], atol=1e-3)
+        if arch == "integral":
+            np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_integral68_trains_on_68_and_5_point_faces_and_exports(tmp_path, data_dir):
+    """One short run on 300-W (68 points) + MTFL (5 of the 15): both kinds of face train the
+    model, validation reports the 68-point NME, and the export says 68 points."""
+    pytest.importorskip("torch")
+    from facekeypoints.training.export import export
+    from facekeypoints.training.train import TrainConfig, train
+
+    lines = (data_dir / "mtfl" / "landmarks.txt").read_text().splitlines()
+    mtfl = tmp_path / "mtfl" / "landmarks.txt"  # 300 of MTFL's faces, both parts, by absolute path
+    mtfl.parent.mkdir()
+    mtfl.write_text("".join(f"{data_dir / 'mtfl' / ln.split()[0]} {' '.join(ln.split()[1:])}\n"
+                            for ln in lines[:150] + lines[-150:]))
+    data = [str(data_dir / "300w" / "afw"), str(mtfl)]
+    out = tmp_path / "run"
+    best = train(TrainConfig(data=data, out=str(out), arch="integral68", epochs=2, batch_size=32, limit=128,
+                             threads=1, focus_epochs=0), log=lambda *_: None)
+    hist = json.loads((out / "history.json").read_text())["history"]
+    assert len(hist) == 2 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert 0 < best["300w"]["nme68"] < 1.0 and best["300w"]["landmarks68"]["faces"] > 20
+    assert "nme_eye_centres" in best["mtfl"] and "val_nme_mtfl" in hist[-1]
+    meta = export(out / "best.pt", tmp_path / "m.onnx")
+    assert meta["points"] == 68 and meta["output"]["shape"] == [None, 68, 2] and meta["max_abs_diff_vs_torch"] < 1e-4
