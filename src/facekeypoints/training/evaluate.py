@@ -78,9 +78,14 @@ def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int
     landmark labels and their mask). ``flip``: mirror-average the final pass, as the photo
     pipeline does. Predictions have the model's own point count (15 or 68);
     :func:`as_keypoints` turns 68 into the 15."""
-    imgs, kps, msk, p68, m68 = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed,
-                                          faces.points68, faces.mask68)
-    rest = (p68, m68) if with68 else ()
+    imgs, kps, msk = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed)
+    rest: tuple = ()
+    if with68:
+        # every labelled landmark, also those the crop cuts off (the chin often lies below it):
+        # the 300-W metric counts them all
+        first = eval_frames(len(imgs), seed)
+        p68 = np.stack([f.to_crop(p) for f, p in zip(first, faces.points68)]) if len(imgs) else faces.points68.copy()
+        rest = (p68, faces.mask68.copy())
     if not len(imgs):
         return (imgs, np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32), kps, msk, *rest)
     pred = mirror_average(predict, imgs) if flip and not refine else predict(imgs)
@@ -100,14 +105,18 @@ def set_metrics(pred: np.ndarray, kps: np.ndarray, msk: np.ndarray, p68: np.ndar
                 sources: list[str]) -> dict:
     """Per source (and "all"): the 15-keypoint summary (a 68-landmark model's through the
     fixed map) and, for a 68-landmark model, ``nme68`` and its ``landmarks68`` summary on the
-    faces that label all 68. MTFL has no eye corners: its ``nme_eye_centres`` divides by the
+    faces that label all 68; with both 300-W and LFPW also "300w+lfpw". MTFL has no eye corners: its ``nme_eye_centres`` divides by the
     eye-centre distance instead."""
     pred15 = as_keypoints(pred)
     has68 = pred.shape[1] == NUM_LANDMARKS
     res = {}
     src = np.asarray(sources)
-    for name in ["all", *sorted(set(sources))]:
-        idx = np.ones(len(src), bool) if name == "all" else src == name
+    names = ["all", *sorted(set(sources))]
+    if {"300w", "lfpw"} <= set(sources):
+        names.append("300w+lfpw")  # 300-W's own training photos together (AFW, HELEN, LFPW)
+    for name in names:
+        idx = (np.ones(len(src), bool) if name == "all" else np.isin(src, ["300w", "lfpw"]) if name == "300w+lfpw"
+               else src == name)
         r = metrics.summary(pred15[idx], kps[idx], msk[idx])
         if not np.isfinite(r["nme"]) and msk[idx].any():
             r["nme_eye_centres"] = metrics.nme_eye_centres(pred15[idx], kps[idx], msk[idx])

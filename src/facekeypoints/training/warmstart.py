@@ -115,6 +115,8 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
                 raise FkpError(f"{p}: {name} has {w.shape[0]} channels, the model {conv.weight.shape[0]}")
             src = _head_sources(mean68)
             w, b = w[src], b[src]
+        if conv.weight.shape[1] > w.shape[1]:  # extra inputs (integral68's coordinate channels) start at 0
+            w = torch.cat([w, torch.zeros(w.shape[0], conv.weight.shape[1] - w.shape[1], *w.shape[2:])], dim=1)
         if conv.weight.shape != w.shape:
             raise FkpError(f"{p}: {name} is {tuple(w.shape)}, the model's {tuple(conv.weight.shape)}")
         conv.weight.copy_(w)

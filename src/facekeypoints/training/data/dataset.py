@@ -78,9 +78,12 @@ class FaceSet:
 def split(faces: FaceSet, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices of training and validation faces, split by photo/person group.
 
-    Kaggle rows carry no photo identity, so they only ever train.
+    Kaggle rows carry no photo identity, so next to other sets they only ever train; a
+    Kaggle file alone (``fkp train --data training.csv``) is split by row, with the same
+    hashing rule on ``kaggle/<file>/<row>``.
     """
-    is_val = np.array([src != "kaggle" and in_validation(g, val_fraction, seed)
+    only_kaggle = bool(faces.sources) and all(src == "kaggle" for src in faces.sources)
+    is_val = np.array([(only_kaggle or src != "kaggle") and in_validation(g, val_fraction, seed)
                        for g, src in zip(faces.groups, faces.sources)], dtype=bool)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
