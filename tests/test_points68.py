@@ -187,7 +187,7 @@ def test_shipped_points68_model_lands_on_real_300w_labels(model68, data_dir):
     assert pred.shape == (len(val), 68, 2)
     s68 = metrics.summary68(pred, p68, m68)
     assert s68["faces"] > 150 and s68["nme"] < NME68_BOUND, s68["nme"]
-    assert s68["per_region"]["left_eye"] < 0.05 and s68["per_region"]["jaw"] < 0.09
+    assert s68["per_region"]["left_eye"] < 0.04 and s68["per_region"]["jaw"] < 0.09
     derived = as_keypoints(pred)
     np.testing.assert_allclose(derived[0], from_ibug68(pred[0]), atol=1e-4)
     assert metrics.nme(derived, kps, msk) < NME15_BOUND
@@ -203,11 +203,26 @@ def test_shipped_points68_model_mirror_consistent(model68, data_dir):
     a = model68(imgs)
     b = flip_keypoints(model68(np.ascontiguousarray(imgs[:, :, ::-1])), 96)
     iod = np.linalg.norm(a[:, 45] - a[:, 36], axis=1)
-    assert np.median(np.linalg.norm(a - b, axis=2).mean(1) / iod) < 0.05
+    assert np.median(np.linalg.norm(a - b, axis=2).mean(1) / iod) < 0.035  # measured 0.022
 
 
-NME68_BOUND = 0.08  # measured on the shipped model (see docs/training/ablation/README.md) plus margin
-NME15_BOUND = 0.06
+# measured on the shipped model, mirror-averaged refinement pass on these 193 faces: 68-point
+# NME 0.0448 (jaw 0.076, eyes 0.029), derived 15 0.0362 (docs/training/ablation/README.md)
+NME68_BOUND = 0.052
+NME15_BOUND = 0.042
+
+
+def test_int8_points68_keeps_the_accuracy(model68, data_dir):
+    """The shipped int8 variant (training/quantize.py) lands where the float model does."""
+    from facekeypoints.training.data.augment import eval_batch
+    from facekeypoints.training.evaluate import load_predictor
+
+    int8 = load_predictor(MODEL68.with_name("points68.int8.onnx"), threads=1, native=True)
+    fs = from_samples(split_by_group(load_300w(data_dir / "300w"), 0.15, 0)[1][:60])
+    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0)
+    a, b = model68(imgs), int8(imgs)
+    iod = np.linalg.norm(a[:, 45] - a[:, 36], axis=1)
+    assert np.median(np.linalg.norm(a - b, axis=2).mean(1) / iod) < 0.01
 
 
 def test_warm_start_reproduces_the_shipped_model(data_dir):

@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--calib", type=int, default=512, help="training crops for calibration")
     ap.add_argument("--repeats", type=int, default=1000, help="timed calls per model")
+    ap.add_argument("--peer", default=None, help="another ONNX model timed in the same run (e.g. default.onnx)")
     ap.add_argument("--report", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
     faces = load(args.data, args.cache_dir)
@@ -108,7 +109,8 @@ def main() -> None:
                        AugmentConfig())[0]
     q = quantize(args.model, args.out, crops)
     paths = {"float": args.model, "int8": str(q)}
-    report = {"timing": time_models(paths, crops[:16], args.repeats), "validation": {}}
+    timed = paths | ({"peer": args.peer} if args.peer else {})
+    report = {"timing": time_models(timed, crops[:16], args.repeats), "validation": {}}
     for k, p in paths.items():
         res = evaluate(p, args.data, cache_dir=args.cache_dir)
         report["validation"][k] = {s: {m: v[m] for m in ("faces", "rmse", "nme", "nme68", "nme_eye_centres") if m in v}
