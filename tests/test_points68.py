@@ -151,6 +151,8 @@ def test_loss_layout_trains_68_where_labelled_else_the_derived_15():
     m68[0] = True
     lm = loss_mask(m15, m68)
     assert lm.shape == (2, 83) and lm[0].sum() == 68 and lm[1].sum() == 5 and not lm[1, :68].any()
+    both = loss_mask(m15, m68, "all")  # --derived-loss all: the 15 also on the 68-point face
+    assert both[0].sum() == 68 + 15 and both[1].sum() == 5
     net = build("integral68").eval()
     assert n_points(net) == 68 and n_points(build("integral")) == 15
     with torch.no_grad():

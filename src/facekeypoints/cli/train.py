@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, metavar="MODEL.onnx",
                    help="start from an exported 'integral' model's weights, e.g. src/facekeypoints/models/default.onnx "
                         "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
+    p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
+                   help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
                       oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
-                      init=args.init)
+                      init=args.init, derived_loss=args.derived_loss)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports

@@ -57,6 +57,7 @@ class TrainConfig:
     focus_epochs: int = 20  # ... for this many epochs (0 = no focus phase) ...
     focus_lr: float = 0.15  # ... from this fraction of the peak learning rate, cosine to zero
     init: str | None = None  # start from this exported ONNX model's weights (training/warmstart.py)
+    derived_loss: str = "missing"  # integral68: train the derived 15 on faces without 68 labels, or "all"
 
 
 FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must forget faster
@@ -83,12 +84,15 @@ def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return (torch.where(m > 0, pred - target, torch.zeros_like(pred)) ** 2).sum()
 
 
-def loss_mask(m15: np.ndarray, m68: np.ndarray | None) -> np.ndarray:
+def loss_mask(m15: np.ndarray, m68: np.ndarray | None, derived: str = "missing") -> np.ndarray:
     """Which targets a 68-landmark model trains on: (N, 68 + 15), the labelled landmarks, and
     the 15 derived keypoints only on faces that lack the 68 (Kaggle rows, MTFL), so a face is
-    never counted twice. ``m68`` None: a 15-point model, the 15 as they are."""
+    never counted twice; ``derived="all"``: the derived 15 on every face that labels them (the
+    15 then weigh twice on 68-point faces). ``m68`` None: a 15-point model, the 15 as they are."""
     if m68 is None:
         return m15
+    if derived == "all":
+        return np.concatenate([m68, m15], axis=1)
     return np.concatenate([m68, m15 & ~m68.any(axis=1, keepdims=True)], axis=1)
 
 
@@ -400,7 +404,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         if env.distributed:
             # same permutation everywhere; own augmentation/dropout streams per rank
             shares = ddp.shard_batches(order, cfg.batch_size, env.rank, env.world)
-            counts = [2.0 * float(loss_mask(cur.mask[b], cur.mask68[b] if with68 else None).sum())
+            counts = [2.0 * float(loss_mask(cur.mask[b], cur.mask68[b] if with68 else None, cfg.derived_loss).sum())
                       for b in (order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size))]
             weights = [1.0 if len(s) else 0.0 for s in shares]  # an empty share runs one face at weight 0
             batches = [np.sort(s if len(s) else order[i * cfg.batch_size:][:1]) for i, s in enumerate(shares)]
@@ -421,7 +425,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             x = torch.from_numpy(imgs).to(env.device).float().div_(255).unsqueeze(1)
             y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1)).to(env.device)
             y68 = None if k68 is None else normalise(torch.from_numpy(np.nan_to_num(k68)).reshape(len(k68), -1)).to(env.device)
-            m = torch.from_numpy(loss_mask(msk, m68)).to(env.device)
+            m = torch.from_numpy(loss_mask(msk, m68, cfg.derived_loss)).to(env.device)
             with torch.autocast(env.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
                 pred, y = model_targets(net(x).float(), y, y68)
             if env.distributed:
