@@ -68,8 +68,12 @@ def test_split_is_by_photo_and_person(data_dir):
 
 
 def test_resolve_finds_every_set(data_dir):
-    kinds = [k for k, _ in resolve(data_dir)]
+    found = resolve(data_dir)
+    kinds = [k for k, _ in found]
     assert kinds.count("300w") == 2 and kinds.count("udacity") == 2 and "kaggle" not in kinds
+    assert kinds.count("lfpw") == 1 and kinds.count("mtfl") == 1  # LFPW is not counted as 300-W
+    assert dict(found)["mtfl"].name == "landmarks.txt"
+    assert resolve(data_dir / "lfpw" / "trainset")[0][0] == "lfpw"
 
 
 def test_flip_augmentation_mirrors_pixels_and_swaps_names(data_dir):

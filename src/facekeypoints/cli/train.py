@@ -1,4 +1,4 @@
-"""fkp train: train a keypoint model on 300-W, Udacity and/or Kaggle data.
+"""fkp train: train a keypoint model on 300-W, LFPW, MTFL, Udacity and/or Kaggle data.
 
 Runs as is under torchrun for several processes or machines, e.g.
 ``torchrun --nproc_per_node=2 -m facekeypoints.cli train ...`` (docs/scaling.md).
@@ -15,10 +15,12 @@ from .options import decay, fraction, non_negative_int, positive_float, positive
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a keypoint model", description=__doc__)
     p.add_argument("--data", nargs="+", required=True,
-                   help="data sets: 300-W folders, Udacity *_frames_keypoints.csv, Kaggle training.csv, or folders holding them")
+                   help="data sets: 300-W or LFPW folders, MTFL landmarks.txt, Udacity *_frames_keypoints.csv, "
+                        "Kaggle training.csv, or folders holding them")
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
-    p.add_argument("--arch", default="integral", choices=["integral", "compact", "seed"],
-                   help="integral (default): heatmaps + soft-argmax; compact: dense-layer regression; seed: the original write-up")
+    p.add_argument("--arch", default="integral", choices=["integral", "integral68", "compact", "seed"],
+                   help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
+                        "the 15 derived from them; compact: dense-layer regression; seed: the original write-up")
     p.add_argument("--epochs", type=non_negative_int, default=80,
                    help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
@@ -34,14 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=decay, default=0.998,
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
-                   help="move Udacity's labels onto the 300-W convention for training (data/harmonise.py)")
-    p.add_argument("--oversample", nargs="*", default=["300w=3"], metavar="SOURCE=K",
-                   help="draw each face of SOURCE (300w, udacity, kaggle) K times per epoch (default: 300w=3, "
-                        "the human-labelled set; give the option without values for none)")
-    p.add_argument("--focus", default="300w", metavar="SOURCE",
-                   help="after the main epochs, train on SOURCE's faces alone at a low learning rate "
-                        "(default: 300w; skipped when the data has none)")
+                   help="move Udacity's and MTFL's labels onto the 300-W convention for training (data/harmonise.py)")
+    p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3"], metavar="SOURCE=K",
+                   help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (default: "
+                        "300w=3 lfpw=3, the human-labelled 68-point photos; give the option without values for none)")
+    p.add_argument("--focus", default="300w,lfpw", metavar="SOURCE[,SOURCE]",
+                   help="after the main epochs, train on these sources' faces alone at a low learning rate "
+                        "(default: 300w,lfpw; skipped when the data has none)")
     p.add_argument("--focus-epochs", type=non_negative_int, default=20, help="length of the focus phase (0 = none)")
+    p.add_argument("--init", default=None, metavar="MODEL.onnx",
+                   help="start from an exported 'integral' model's weights, e.g. src/facekeypoints/models/default.onnx "
+                        "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
+    p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
+                   help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -72,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
-                      oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs)
+                      oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
+                      init=args.init, derived_loss=args.derived_loss)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import FkpError
-from ..schema import KEYPOINT_NAMES
-from .model import build, denormalise
+from .model import build, denormalise, n_points
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
@@ -34,8 +33,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
 
 def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256,
                   device: torch.device | None = None) -> np.ndarray:
-    """(N, 96, 96) uint8 -> (N, 15, 2) crop pixels (``device``: where the model is; default CPU)."""
+    """(N, 96, 96) uint8 -> (N, P, 2) crop pixels, P = 15 keypoints or 68 landmarks as the
+    model returns (``device``: where the model is; default CPU)."""
     model.eval()
+    k = n_points(model)
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
@@ -43,5 +44,5 @@ def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256,
             if device is not None:
                 x = x.to(device)
             x = x.float().div_(255).unsqueeze(1)
-            out.append(denormalise(model(x)).float().cpu().numpy().reshape(-1, len(KEYPOINT_NAMES), 2))
-    return np.concatenate(out) if out else np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32)
+            out.append(denormalise(model(x)).float().cpu().numpy().reshape(-1, k, 2))
+    return np.concatenate(out) if out else np.zeros((0, k, 2), np.float32)

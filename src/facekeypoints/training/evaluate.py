@@ -1,5 +1,6 @@
 """Evaluation: Kaggle RMSE (96x96 frame) and inter-ocular NME, overall and per
-keypoint, as a table, a JSON file and a bar chart.
+keypoint, as a table, a JSON file and a bar chart; for a 68-landmark model also the
+68-point NME (300-W's metric) overall and per region, on the sets that label 68 points.
 
 Crops come from detector-like boxes (Haar statistics, seeded), and the model is
 run the way the photo pipeline runs it: a first pass, then ``refine`` passes
@@ -20,7 +21,7 @@ import numpy as np
 from .. import metrics
 from ..fileio import write_json_atomic
 from ..geometry import CROP_SIZE, crop, frame_from_keypoints, mirror_average
-from ..schema import KEYPOINT_NAMES
+from ..schema import IBUG68_REGIONS, IBUG68_TO_15_MATRIX, KEYPOINT_NAMES, NUM_LANDMARKS
 from .data.augment import eval_batch, eval_frames
 from .data.dataset import FaceSet, load, split
 from .data.harmonise import label_gap
@@ -28,38 +29,105 @@ from .data.harmonise import label_gap
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
-def load_predictor(model: str | os.PathLike | None, threads: int | None = None) -> Predictor:
-    """A function (N, 96, 96) uint8 -> (N, 15, 2) crop pixels for an ONNX file or checkpoint."""
+def as_keypoints(pred: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) landmarks -> (N, 15, 2) keypoints (``IBUG68_TO_15_MATRIX``); 15 pass through."""
+    pred = np.asarray(pred, np.float32)
+    if pred.ndim == 3 and pred.shape[1] == NUM_LANDMARKS:
+        return np.einsum("kl,nlc->nkc", IBUG68_TO_15_MATRIX, pred).astype(np.float32)
+    return pred
+
+
+class _Onnx68:
+    """An ONNX model of either point count, read from its output (the 15-point runtime
+    class predates 68-landmark models)."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None) -> None:
+        from ..runtime import as_batch, onnx_session
+
+        self.session, self.meta = onnx_session(Path(path), threads, True)
+        self.k = int(self.meta.get("points", len(KEYPOINT_NAMES)))
+        self._batch = as_batch
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        x = self._batch(crops)
+        if not len(x):
+            return np.zeros((0, self.k, 2), np.float32)
+        name = self.session.get_inputs()[0].name
+        return np.asarray(self.session.run(None, {name: x})[0], np.float32).reshape(len(x), self.k, 2)
+
+
+def load_predictor(model: str | os.PathLike | None, threads: int | None = None, native: bool = False) -> Predictor:
+    """A function (N, 96, 96) uint8 -> (N, 15, 2) crop pixels for an ONNX file or checkpoint.
+    ``native``: return what the model returns, (N, 68, 2) for a 68-landmark model."""
     if model is not None and str(model).endswith((".pt", ".pth", ".ckpt")):
         from .checkpoint import load_checkpoint, predict_crops
 
         net, _ = load_checkpoint(model)
-        return lambda crops: predict_crops(net, crops)
-    from ..runtime import OnnxKeypointModel
+        fn = lambda crops: predict_crops(net, crops)  # noqa: E731
+    elif model is not None:
+        fn = _Onnx68(model, threads).predict
+    else:
+        from ..runtime import OnnxKeypointModel
 
-    return OnnxKeypointModel(model, threads=threads).predict
+        fn = OnnxKeypointModel(model, threads=threads).predict
+    return fn if native else (lambda crops: as_keypoints(fn(crops)))
 
 
 def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int = 0,
-                  flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  flip: bool = False, with68: bool = False) -> tuple[np.ndarray, ...]:
     """Run the model on detector-like crops of each face; returns crops, predictions,
-    labels and mask, all in the 96x96 frame of the first crop. ``flip``: mirror-average
-    the final pass, as the photo pipeline does."""
+    labels and mask, all in the 96x96 frame of the first crop (``with68``: then also the 68
+    landmark labels and their mask). ``flip``: mirror-average the final pass, as the photo
+    pipeline does. Predictions have the model's own point count (15 or 68);
+    :func:`as_keypoints` turns 68 into the 15."""
     exact = np.array([s == "kaggle" for s in faces.sources], bool)  # Kaggle rows: their own 96x96 image
     imgs, kps, msk = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed, exact)
+    rest: tuple = ()
+    if with68:
+        # every labelled landmark, also those the crop cuts off (the chin often lies below it):
+        # the 300-W metric counts them all
+        first = eval_frames(len(imgs), seed, exact)
+        p68 = np.stack([f.to_crop(p) for f, p in zip(first, faces.points68)]) if len(imgs) else faces.points68.copy()
+        rest = (p68, faces.mask68.copy())
     if not len(imgs):
-        return imgs, np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32), kps, msk
+        return (imgs, np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32), kps, msk, *rest)
     pred = mirror_average(predict, imgs) if flip and not refine else predict(imgs)
     if refine:
         # Map each eval crop back into its 192 px context, re-crop around the prediction.
         first = eval_frames(len(imgs), seed, exact)
         for i in range(refine):
-            ctx_pred = [f.to_image(p) for f, p in zip(first, pred)]
+            ctx_pred = [f.to_image(p) for f, p in zip(first, as_keypoints(pred))]
             frames = [frame_from_keypoints(k, rotate=True) for k in ctx_pred]
             crops = np.stack([crop(c, fr) for c, fr in zip(faces.contexts, frames)])
             refined = mirror_average(predict, crops) if flip and i == refine - 1 else predict(crops)
             pred = np.stack([f0.to_crop(fr.to_image(p)) for f0, fr, p in zip(first, frames, refined)])
-    return imgs, pred, kps, msk
+    return (imgs, pred, kps, msk, *rest)
+
+
+def set_metrics(pred: np.ndarray, kps: np.ndarray, msk: np.ndarray, p68: np.ndarray, m68: np.ndarray,
+                sources: list[str]) -> dict:
+    """Per source (and "all"): the 15-keypoint summary (a 68-landmark model's through the
+    fixed map) and, for a 68-landmark model, ``nme68`` and its ``landmarks68`` summary on the
+    faces that label all 68; with both 300-W and LFPW also "300w+lfpw". MTFL has no eye corners: its ``nme_eye_centres`` divides by the
+    eye-centre distance instead."""
+    pred15 = as_keypoints(pred)
+    has68 = pred.shape[1] == NUM_LANDMARKS
+    res = {}
+    src = np.asarray(sources)
+    names = ["all", *sorted(set(sources))]
+    if {"300w", "lfpw"} <= set(sources):
+        names.append("300w+lfpw")  # 300-W's own training photos together (AFW, HELEN, LFPW)
+    for name in names:
+        idx = (np.ones(len(src), bool) if name == "all" else np.isin(src, ["300w", "lfpw"]) if name == "300w+lfpw"
+               else src == name)
+        r = metrics.summary(pred15[idx], kps[idx], msk[idx])
+        if not np.isfinite(r["nme"]) and msk[idx].any():
+            r["nme_eye_centres"] = metrics.nme_eye_centres(pred15[idx], kps[idx], msk[idx])
+        if has68 and m68[idx].all(-1).any():
+            r["landmarks68"] = metrics.summary68(pred[idx], p68[idx], m68[idx])
+            r["nme68"] = r["landmarks68"]["nme"]
+        res[name] = r
+    return res
 
 
 def predict_kaggle(predict: Predictor, images: np.ndarray, refine: int = 1, flip: bool = True) -> np.ndarray:
@@ -89,17 +157,14 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
         from ..errors import FkpError
 
         raise FkpError("no faces to evaluate (empty validation split?)")
-    predict = predictor or load_predictor(model)
+    predict = predictor or load_predictor(model, native=True)
     flip = flip and not gap  # label offsets are measured, and applied, on single passes
-    _, pred, kps, msk = predict_faces(predict, faces, refine, seed, flip)
+    _, pred, kps, msk, p68, m68 = predict_faces(predict, faces, refine, seed, flip, with68=True)
     result: dict = {"model": str(model) if model else "default", "split": split_name, "refine": refine, "flip": flip,
-                    "frame": f"{CROP_SIZE}x{CROP_SIZE}", "sets": {}}
-    result["sets"]["all"] = metrics.summary(pred, kps, msk)
-    for src in sorted(set(faces.sources)):
-        idx = np.array([s == src for s in faces.sources])
-        result["sets"][src] = metrics.summary(pred[idx], kps[idx], msk[idx])
+                    "frame": f"{CROP_SIZE}x{CROP_SIZE}", "points": int(pred.shape[1]),
+                    "sets": set_metrics(pred, kps, msk, p68, m68, faces.sources)}
     if gap:
-        result["label_gap"] = {k: v.tolist() for k, v in label_gap(pred, kps, msk, faces.sources).items()}
+        result["label_gap"] = {k: v.tolist() for k, v in label_gap(as_keypoints(pred), kps, msk, faces.sources).items()}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +182,17 @@ def format_table(result: dict) -> str:
     for k in KEYPOINT_NAMES:
         lines.append(f"{k:28s}" + "".join(
             f"{sets[n]['per_keypoint'][k]['rmse']:>14.3f}{100 * sets[n]['per_keypoint'][k]['nme']:>13.2f}" for n in names))
+    for n in names:
+        if "nme_eye_centres" in sets[n]:
+            lines.append(f"{n}: no eye corners; NME by eye-centre distance {100 * sets[n]['nme_eye_centres']:.2f}%")
+    with68 = [n for n in names if "landmarks68" in sets[n]]
+    if with68:
+        lines.append("")
+        lines.append(f"{'68 LANDMARKS (NME %)':28s}" + "".join(f"{n:>14s}" for n in with68))
+        lines.append(f"{'faces':28s}" + "".join(f"{sets[n]['landmarks68']['faces']:>14d}" for n in with68))
+        lines.append(f"{'all 68':28s}" + "".join(f"{100 * sets[n]['nme68']:>14.2f}" for n in with68))
+        for r in IBUG68_REGIONS:
+            lines.append(f"{r:28s}" + "".join(f"{100 * sets[n]['landmarks68']['per_region'][r]:>14.2f}" for n in with68))
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """Checkpoint -> ONNX (dynamic batch), verified against torch on real-looking input.
 
 The ONNX graph takes ``input``: (N, 1, 96, 96) float32 in [0, 1] and returns
-``keypoints``: (N, 15, 2) in crop pixels, so the runtime needs no torch and no
-knowledge of the training normalisation. A JSON sidecar records the input size,
-keypoint names, version and the model's sha256 (checked at load).
+``keypoints``: (N, 15, 2) in crop pixels (a 68-landmark model: (N, 68, 2), the 15 being
+``IBUG68_TO_15_MATRIX @`` them), so the runtime needs no torch and no knowledge of the
+training normalisation. A JSON sidecar records the input size, the point count
+(``"points"``), keypoint names, version and the model's sha256 (checked at load).
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ from .. import __version__
 from ..errors import FkpError
 from ..fileio import write_json_atomic
 from ..geometry import CROP_SIZE
-from ..schema import KEYPOINT_NAMES, NUM_KEYPOINTS
+from ..schema import IBUG68_REGION_OF, KEYPOINT_NAMES, NUM_LANDMARKS
 from .checkpoint import load_checkpoint
-from .model import denormalise
+from .model import denormalise, n_points
 
 
 class _Deployed(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.k = n_points(net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return denormalise(self.net(x)).reshape(-1, NUM_KEYPOINTS, 2)
+        return denormalise(self.net(x)).reshape(-1, self.k, 2)
 
 
 def _fuse_bn(model: nn.Module) -> nn.Module:
@@ -106,13 +108,16 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
         "version": __version__,
         "arch": ckpt["arch"],
         "input": {"name": "input", "shape": [None, 1, CROP_SIZE, CROP_SIZE], "range": [0.0, 1.0], "color": "gray"},
-        "output": {"name": "keypoints", "shape": [None, NUM_KEYPOINTS, 2], "units": "crop pixels"},
+        "output": {"name": "keypoints", "shape": [None, ref.k, 2], "units": "crop pixels"},
+        "points": ref.k,
         "keypoints": list(KEYPOINT_NAMES),
         "crop_size": CROP_SIZE,
         "epoch": ckpt.get("epoch"),
-        "validation": {k: {m: v[m] for m in ("faces", "rmse", "nme")} for k, v in best.items()},
+        "validation": {k: {m: v[m] for m in ("faces", "rmse", "nme", "nme68") if m in v} for k, v in best.items()},
         "max_abs_diff_vs_torch": diff,
         "sha256": sha256(out),
     }
+    if ref.k == NUM_LANDMARKS:  # the 15 keypoint names above are derived from these
+        meta["landmark_regions"] = list(IBUG68_REGION_OF)
     write_json_atomic(out.with_suffix(".json"), meta)
     return meta

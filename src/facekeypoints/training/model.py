@@ -10,6 +10,11 @@ normalised to [-1, 1] (x = (px - 47.5) / 48), in Kaggle column order.
   about a fifteenth of the seed's weights, and on 300-W about 10% lower NME than
   ``compact`` for the same training (docs/training/).
 * ``compact``: the same backbone with a dense-layer head instead (the previous default).
+* ``integral68``: ``integral`` with one heatmap per iBUG landmark: returns (N, 136), the 68
+  points; the 15 keypoints are the fixed linear map ``IBUG68_TO_15_MATRIX`` of them
+  (:func:`to_keypoints`), so sets that label only 15 or 5 points train through it.
+
+``model.n_points`` tells which (15 or 68).
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import torch
 from torch import nn
 
 from ..geometry import CROP_SIZE
-from ..schema import NUM_KEYPOINTS
+from ..schema import IBUG68_TO_15_MATRIX, NUM_KEYPOINTS, NUM_LANDMARKS
 
 OUT = 2 * NUM_KEYPOINTS
+OUTSIDE_LOGIT = -4.0  # integral68's starting logit offset for the heatmap cells beyond the crop
 
 
 class SeedNet(nn.Module):
@@ -91,8 +97,11 @@ class IntegralNet(nn.Module):
     dense layer, which generalises better from few faces; still trained with MSE on (x, y).
     """
 
-    def __init__(self, width: tuple[int, ...] = (16, 32, 64, 96, 128), head: int = 32) -> None:
+    def __init__(self, width: tuple[int, ...] = (16, 32, 64, 96, 128), head: int = 32,
+                 n_points: int = NUM_KEYPOINTS, pad: int = 0) -> None:
         super().__init__()
+        self.n_points = n_points
+        self.pad = pad
         w0, w1, w2, w3, w4 = width
         self.s24 = nn.Sequential(_cbr(1, w0, 2), _cbr(w0, w1, 2), _Res(w1))
         self.s12 = nn.Sequential(_cbr(w1, w2, 2), _Res(w2))
@@ -100,10 +109,22 @@ class IntegralNet(nn.Module):
         self.s3 = nn.Sequential(_cbr(w3, w4, 2), _cbr(w4, w4))
         self.l3, self.l6 = nn.Conv2d(w4, head, 1), nn.Conv2d(w3, head, 1)
         self.l12, self.l24 = nn.Conv2d(w2, head, 1), nn.Conv2d(w1, head, 1)
-        self.smooth = nn.Sequential(_cbr(head, head), nn.Conv2d(head, NUM_KEYPOINTS, 1))
+        # with ``pad``: the heatmaps extend ``pad`` cells beyond the crop on every side (the
+        # features edge-replicated, plus two coordinate channels so that outside cells differ),
+        # so that the soft-argmax can place points the crop cuts off, e.g. the chin
+        self.smooth = nn.Sequential(_cbr(head, head), nn.Conv2d(head + (2 if pad else 0), n_points, 1))
         g = CROP_SIZE // 4
-        centres = (torch.arange(g, dtype=torch.float32) + 0.5) * 4 - 0.5  # crop pixels of each cell
+        centres = (torch.arange(-pad, g + pad, dtype=torch.float32) + 0.5) * 4 - 0.5  # crop pixels of each cell
         self.register_buffer("grid", normalise(centres), persistent=False)
+        if pad:
+            n = g + 2 * pad
+            yy, xx = torch.meshgrid(self.grid, self.grid, indexing="ij")
+            self.register_buffer("coords", torch.stack([xx, yy]).reshape(1, 2, n, n), persistent=False)
+            # a learnt logit offset per cell, shared by all points, starting low outside the crop:
+            # the mass goes there only where the evidence asks for it (and a warm start keeps its aim)
+            ring = torch.full((1, 1, n, n), OUTSIDE_LOGIT)
+            ring[..., pad:pad + g, pad:pad + g] = 0.0
+            self.outside = nn.Parameter(ring)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = nn.functional.interpolate
@@ -114,21 +135,54 @@ class IntegralNet(nn.Module):
         p = self.l6(f6) + up(self.l3(f3), scale_factor=2.0, mode="nearest")
         p = self.l12(f12) + up(p, scale_factor=2.0, mode="nearest")
         p = self.l24(f24) + up(p, scale_factor=2.0, mode="nearest")
-        h = self.smooth(p)  # (N, 15, 24, 24)
+        if self.pad:  # the 3x3 smoothing on the crop's cells, the heatmap layer on the extended grid
+            q = nn.functional.pad(self.smooth[0](p), (self.pad,) * 4, mode="replicate")
+            q = torch.cat([q, self.coords.expand(q.shape[0], -1, -1, -1)], dim=1)
+            h = self.smooth[1](q) + self.outside  # (N, points, 24 + 2 pad, 24 + 2 pad)
+        else:
+            h = self.smooth(p)  # (N, points, 24, 24)
         n, k, gh, gw = h.shape
         prob = torch.softmax(h.reshape(n, k, gh * gw), dim=2).reshape(n, k, gh, gw)
         px = (prob.sum(dim=2) * self.grid).sum(dim=2)
         py = (prob.sum(dim=3) * self.grid).sum(dim=2)
-        return torch.stack([px, py], dim=2).reshape(n, OUT)
+        return torch.stack([px, py], dim=2).reshape(n, 2 * k)
 
 
-ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet}
+class Integral68Net(IntegralNet):
+    """``integral`` with 68 heatmaps (the iBUG landmarks); the 15 keypoints are derived.
+
+    The Kaggle framing cuts the lower jaw off: on the 300-W photos the chin sits at y = 103 px of
+    the 96 px crop (median; 114 px at the 90th percentile) and 39% of faces have a jaw point
+    outside the crop, where a soft-argmax over the crop's cells cannot reach. So the heatmaps
+    extend 6 cells (24 px) beyond the crop on each side."""
+
+    def __init__(self) -> None:
+        super().__init__(n_points=NUM_LANDMARKS, pad=6)
+
+
+ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet, "integral68": Integral68Net}
 
 
 def build(arch: str) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[arch]()
+
+
+def n_points(model: nn.Module) -> int:
+    """Points a model returns: 15 keypoints, or 68 landmarks."""
+    return int(getattr(model, "n_points", NUM_KEYPOINTS))
+
+
+_TO15 = torch.from_numpy(IBUG68_TO_15_MATRIX)
+
+
+def to_keypoints(y: torch.Tensor) -> torch.Tensor:
+    """(N, 136) landmarks (any affine-consistent units) -> (N, 30) keypoints; (N, 30) passes."""
+    if y.shape[1] == OUT:
+        return y
+    pts = y.reshape(len(y), NUM_LANDMARKS, 2)
+    return torch.einsum("kl,nlc->nkc", _TO15.to(y.device, y.dtype), pts).reshape(len(y), OUT)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import metrics
 from ..errors import FkpError
 from ..fileio import write_json_atomic
 from ..schema import KEYPOINT_NAMES
@@ -31,8 +30,8 @@ from .checkpoint import load_checkpoint, predict_crops  # noqa: F401 - re-export
 from .data.augment import AugmentConfig, make_batch
 from .data.dataset import FaceSet, load, split
 from .data.harmonise import harmonise
-from .evaluate import predict_faces
-from .model import build, count_parameters, normalise
+from .evaluate import predict_faces, set_metrics
+from .model import build, count_parameters, n_points, normalise, to_keypoints
 
 
 @dataclass
@@ -53,10 +52,12 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     ema: float = 0.998  # decay of the weight average that is validated and saved (0 = off)
     harmonise: bool = True  # move other sets' labels onto the 300-W convention (data/harmonise.py)
-    oversample: dict = field(default_factory=lambda: {"300w": 3})  # source -> draws of each of its faces per epoch
-    focus: str | None = "300w"  # after the main epochs, train on this source's faces alone ...
+    oversample: dict = field(default_factory=lambda: {"300w": 3, "lfpw": 3})  # source -> draws of each face per epoch
+    focus: str | None = "300w,lfpw"  # after the main epochs, train on these sources' faces alone (comma-separated) ...
     focus_epochs: int = 20  # ... for this many epochs (0 = no focus phase) ...
     focus_lr: float = 0.15  # ... from this fraction of the peak learning rate, cosine to zero
+    init: str | None = None  # start from this exported ONNX model's weights (training/warmstart.py)
+    derived_loss: str = "missing"  # integral68: train the derived 15 on faces without 68 labels, or "all"
 
 
 FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must forget faster
@@ -83,6 +84,26 @@ def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return (torch.where(m > 0, pred - target, torch.zeros_like(pred)) ** 2).sum()
 
 
+def loss_mask(m15: np.ndarray, m68: np.ndarray | None, derived: str = "missing") -> np.ndarray:
+    """Which targets a 68-landmark model trains on: (N, 68 + 15), the labelled landmarks, and
+    the 15 derived keypoints only on faces that lack the 68 (Kaggle rows, MTFL), so a face is
+    never counted twice; ``derived="all"``: the derived 15 on every face that labels them (the
+    15 then weigh twice on 68-point faces). ``m68`` None: a 15-point model, the 15 as they are."""
+    if m68 is None:
+        return m15
+    if derived == "all":
+        return np.concatenate([m68, m15], axis=1)
+    return np.concatenate([m68, m15 & ~m68.any(axis=1, keepdims=True)], axis=1)
+
+
+def model_targets(pred: torch.Tensor, y15: torch.Tensor, y68: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prediction, target) laid out like :func:`loss_mask`: a 68-landmark model's 68 points
+    followed by the 15 derived from them."""
+    if y68 is None:
+        return pred, y15
+    return torch.cat([pred, to_keypoints(pred)], dim=1), torch.cat([y68, y15], dim=1)
+
+
 def shard_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, global_count: float, world: int,
                weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss to backpropagate, this rank's share of the global batch's masked MSE).
@@ -107,12 +128,8 @@ def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv |
         part = np.array_split(np.arange(len(imgs)), env.world)[env.rank]
         return ddp.gather_rows(env, predict_crops(model, imgs[part], device=env.device))
 
-    _, pred, kps, msk = predict_faces(predict, val, refine, seed)
-    res = {"all": metrics.summary(pred, kps, msk)}
-    for src in sorted(set(val.sources)):
-        idx = np.array([s == src for s in val.sources])
-        res[src] = metrics.summary(pred[idx], kps[idx], msk[idx])
-    return res
+    _, pred, kps, msk, p68, m68 = predict_faces(predict, val, refine, seed, with68=True)
+    return set_metrics(pred, kps, msk, p68, m68, val.sources)
 
 
 def _score_key(val: FaceSet) -> str:
@@ -171,13 +188,19 @@ def _plot_curves(history: list[dict], path: Path) -> None:
 class _Prefetch:
     """Builds augmented batches in a background thread (OpenCV releases the GIL)."""
 
-    def __init__(self, faces: FaceSet, batches: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig):
+    def __init__(self, faces: FaceSet, batches: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig,
+                 with68: bool = False):
         self.q: queue.Queue = queue.Queue(maxsize=4)
         self.n = len(batches)
 
         def work() -> None:
             for idx in batches:
-                self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg))
+                if with68:
+                    self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg,
+                                          faces.points68[idx], faces.mask68[idx]))
+                else:
+                    self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg)
+                               + (None, None))
 
         self.t = threading.Thread(target=work, daemon=True)
         self.t.start()
@@ -311,7 +334,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         raise FkpError("validation split is empty: use more data or a larger --val-fraction")
     focus_set = None
     if cfg.focus and cfg.focus_epochs > 0:
-        fidx = [i for i, s in enumerate(train_set.sources) if s == cfg.focus]
+        focus_sources = set(cfg.focus.split(","))
+        fidx = [i for i, s in enumerate(train_set.sources) if s in focus_sources]
         if fidx:
             focus_set = train_set.subset(fidx)
         else:
@@ -324,7 +348,19 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
         f"({len(set(val_set.groups))} photos/people/rows held out; best model chosen on '{key}' {metric.upper()})")
 
-    model = build(cfg.arch).to(env.device)
+    model = build(cfg.arch)
+    with68 = n_points(model) != len(KEYPOINT_NAMES)
+    if cfg.init and state is None:
+        from .warmstart import init_from_onnx
+
+        calib_idx = np.random.default_rng(cfg.seed + 1).permutation(len(train_set))[:256]
+        calib = make_batch(train_set.contexts[calib_idx], train_set.keypoints[calib_idx], train_set.mask[calib_idx],
+                           np.random.default_rng(cfg.seed + 1), AugmentConfig(**cfg.augment))[0]
+        full = train_set.mask68.all(axis=1)
+        mean68 = train_set.points68[full].mean(axis=0) if full.any() else None
+        n = init_from_onnx(model, cfg.init, calib, mean68)
+        log(f"started from {cfg.init} ({n} convolutions)")
+    model = model.to(env.device)
     opt_name = _optimizer_name(cfg)
     lr = cfg.lr or _default_lr(opt_name)
     if opt_name == "sgd":
@@ -391,8 +427,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         if env.distributed:
             # same permutation everywhere; own augmentation/dropout streams per rank
             shares = ddp.shard_batches(order, cfg.batch_size, env.rank, env.world)
-            counts = [2.0 * float(cur.mask[order[i:i + cfg.batch_size]].sum())
-                      for i in range(0, len(order), cfg.batch_size)]
+            counts = [2.0 * float(loss_mask(cur.mask[b], cur.mask68[b] if with68 else None, cfg.derived_loss).sum())
+                      for b in (order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size))]
             weights = [1.0 if len(s) else 0.0 for s in shares]  # an empty share runs one face at weight 0
             batches = [np.sort(s if len(s) else order[i * cfg.batch_size:][:1]) for i, s in enumerate(shares)]
             aug_rng = np.random.default_rng(ddp.rank_seed(cfg.seed, env.rank, epoch))
@@ -406,14 +442,15 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             write_json_atomic(out / "debug-shards" / f"epoch{epoch + 1}-rank{env.rank}.json",
                         {"epoch": epoch + 1, "rank": env.rank, "world": env.world, "train_size": len(cur),
                          "indices": seen})
-        bar = tqdm(_Prefetch(cur, batches, aug_rng, aug), total=len(batches),
+        bar = tqdm(_Prefetch(cur, batches, aug_rng, aug, with68), total=len(batches),
                    desc=f"epoch {epoch + 1}/{cfg.epochs + focus_epochs}", leave=False, dynamic_ncols=True, disable=not env.main)
-        for step, (imgs, kps, msk) in enumerate(bar):
+        for step, (imgs, kps, msk, k68, m68) in enumerate(bar):
             x = torch.from_numpy(imgs).to(env.device).float().div_(255).unsqueeze(1)
             y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1)).to(env.device)
-            m = torch.from_numpy(msk).to(env.device)
+            y68 = None if k68 is None else normalise(torch.from_numpy(np.nan_to_num(k68)).reshape(len(k68), -1)).to(env.device)
+            m = torch.from_numpy(loss_mask(msk, m68, cfg.derived_loss)).to(env.device)
             with torch.autocast(env.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
-                pred = net(x)
+                pred, y = model_targets(net(x).float(), y, y68)
             if env.distributed:
                 # DDP averages gradients over the ranks: scale so they add up to the global batch's MSE
                 loss, part = shard_loss(pred.float(), y, m, counts[step], env.world, weights[step])
@@ -448,6 +485,11 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             score = val[key]["rmse"]
         h = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": val[key]["nme"],
              "val_rmse": val[key]["rmse"], "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
+        if "nme68" in val[key]:
+            h["val_nme68"] = val[key]["nme68"]
+        for src in val:
+            if src not in ("all", key):
+                h[f"val_nme_{src}"] = val[src]["nme"] if np.isfinite(val[src]["nme"]) else val[src].get("nme_eye_centres")
         history.append(h)
         improved = score < best
         if improved:
@@ -471,5 +513,6 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             _plot_curves(history, out / "curves.png")
         ddp.barrier(env)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs + focus_epochs}{' focus' if in_focus else ''}  loss {h['train_loss']:.5f}  val NME {100 * h['val_nme']:.2f}%  "
-            f"RMSE {h['val_rmse']:.3f}px  {h['seconds']:.0f}s{'  *best' if improved else ''}")
+            f"RMSE {h['val_rmse']:.3f}px" + (f"  NME68 {100 * h['val_nme68']:.2f}%" if "val_nme68" in h else "")
+            + f"  {h['seconds']:.0f}s{'  *best' if improved else ''}")
     return best_metrics

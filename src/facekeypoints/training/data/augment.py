@@ -105,14 +105,30 @@ def _rolls(keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
-               rng: np.random.Generator, cfg: AugmentConfig,
-               frames: list[Frame] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               rng: np.random.Generator, cfg: AugmentConfig, points68: np.ndarray | None = None,
+               mask68: np.ndarray | None = None, frames: list[Frame] | None = None) -> tuple[np.ndarray, ...]:
     """Crop (and augment) a batch: returns images (N, 96, 96) uint8, keypoints
-    (N, 15, 2) in crop pixels (NaN where masked), mask (N, 15). ``frames``: the crop
-    frames to use instead of drawing them."""
+    (N, 15, 2) in crop pixels (NaN where masked), mask (N, 15); with ``points68`` also the
+    68 landmarks (N, 68, 2) and their mask (N, 68), moved by the same affine map and flip.
+    The random draws do not depend on whether the 68 points are asked for. ``frames``: the
+    crop frames to use instead of drawing them."""
+    if points68 is not None:
+        both = np.concatenate([keypoints, points68], axis=1)
+        bmask = np.concatenate([mask, mask68], axis=1)
+        imgs, kps, msk = _make_batch(contexts, both, bmask, rng, cfg, split=keypoints.shape[1], frames=frames)
+        k = keypoints.shape[1]
+        return imgs, kps[:, :k], msk[:, :k], kps[:, k:], msk[:, k:]
+    return _make_batch(contexts, keypoints, mask, rng, cfg, frames=frames)
+
+
+def _make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                cfg: AugmentConfig, split: int | None = None, frames: list[Frame] | None = None) -> tuple[np.ndarray, ...]:
+    """``split``: the first ``split`` points are the 15 keypoints, the rest the 68 landmarks
+    (each group flipped with its own permutation)."""
     n = len(contexts)
+    k15 = keypoints.shape[1] if split is None else split
     if frames is None:
-        frames = _frames(n, rng, cfg, _rolls(keypoints, mask) if cfg.refine else None)
+        frames = _frames(n, rng, cfg, _rolls(keypoints[:, :k15], mask[:, :k15]) if cfg.refine else None)
     imgs = np.empty((n, CROP_SIZE, CROP_SIZE), np.uint8)
     kps = np.empty((n, keypoints.shape[1], 2), np.float32)
     msk = mask.copy()
@@ -124,8 +140,11 @@ def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
         kps[i] = keypoints[i] @ m[:, :2].T + m[:, 2]
         if cfg.flip and rng.random() < cfg.flip:
             imgs[i] = imgs[i][:, ::-1]
-            kps[i] = flip_keypoints(kps[i], CROP_SIZE)
-            msk[i] = flip_mask(msk[i])
+            kps[i, :k15] = flip_keypoints(kps[i, :k15], CROP_SIZE)
+            msk[i, :k15] = flip_mask(msk[i, :k15])
+            if split is not None:
+                kps[i, k15:] = flip_keypoints(kps[i, k15:], CROP_SIZE)
+                msk[i, k15:] = flip_mask(msk[i, k15:])
         if photometric:
             imgs[i] = _photometric(imgs[i], rng, cfg)
     lo, hi = -OUTSIDE_MARGIN * CROP_SIZE, (1 + OUTSIDE_MARGIN) * CROP_SIZE
@@ -145,9 +164,10 @@ def eval_frames(n: int, seed: int = 0, exact: np.ndarray | None = None) -> list[
 
 
 def eval_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, seed: int = 0,
-               exact: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               exact: np.ndarray | None = None, points68: np.ndarray | None = None,
+               mask68: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Validation crops: a detector-like box (seeded Haar-statistics jitter), no other change,
     so validation error matches what a photo run with the Haar cascade sees; ``exact`` faces
     (see :func:`eval_frames`) are cut in their base frame."""
-    return make_batch(contexts, keypoints, mask, np.random.default_rng(seed), EVAL,
+    return make_batch(contexts, keypoints, mask, np.random.default_rng(seed), EVAL, points68, mask68,
                       frames=eval_frames(len(contexts), seed, exact))

@@ -21,9 +21,9 @@ from tqdm import tqdm
 from ...errors import InputError
 from ...geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
 from ...imageio import read_image, to_gray
-from ...schema import NUM_KEYPOINTS
+from ...schema import NUM_KEYPOINTS, NUM_LANDMARKS
 from . import kaggle
-from .landmarks import FaceSample, in_validation, load_300w, load_udacity
+from .landmarks import FaceSample, in_validation, load_300w, load_lfpw, load_mtfl, load_udacity
 
 CONTEXT = 2 * CROP_SIZE
 
@@ -31,13 +31,23 @@ CONTEXT = 2 * CROP_SIZE
 @dataclass
 class FaceSet:
     """Context crops (N, 192, 192) uint8, keypoints (N, 15, 2) float32 in context
-    pixels (NaN where missing), mask (N, 15), group and source name per face."""
+    pixels (NaN where missing), mask (N, 15), group and source name per face, and the
+    68 landmarks (N, 68, 2) with their mask (N, 68) (NaN / False where a set has none)."""
 
     contexts: np.ndarray
     keypoints: np.ndarray
     mask: np.ndarray
     groups: list[str]
     sources: list[str] = field(default_factory=list)
+    points68: np.ndarray | None = None
+    mask68: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.contexts)
+        if self.points68 is None:
+            self.points68 = np.full((n, NUM_LANDMARKS, 2), np.nan, np.float32)
+        if self.mask68 is None:
+            self.mask68 = np.isfinite(self.points68).all(axis=2)
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -45,7 +55,13 @@ class FaceSet:
     def subset(self, idx: Sequence[int] | np.ndarray) -> FaceSet:
         idx = np.asarray(idx, dtype=np.int64)
         return FaceSet(self.contexts[idx], self.keypoints[idx], self.mask[idx],
-                       [self.groups[i] for i in idx], [self.sources[i] for i in idx])
+                       [self.groups[i] for i in idx], [self.sources[i] for i in idx],
+                       self.points68[idx], self.mask68[idx])
+
+    def replace(self, keypoints: np.ndarray, points68: np.ndarray | None = None) -> FaceSet:
+        """The same faces with moved labels (masks unchanged)."""
+        return FaceSet(self.contexts, keypoints, self.mask, self.groups, self.sources,
+                       self.points68 if points68 is None else points68, self.mask68)
 
     @staticmethod
     def concat(sets: Sequence[FaceSet]) -> FaceSet:
@@ -55,7 +71,8 @@ class FaceSet:
                            np.zeros((0, NUM_KEYPOINTS), bool), [], [])
         return FaceSet(np.concatenate([s.contexts for s in sets]), np.concatenate([s.keypoints for s in sets]),
                        np.concatenate([s.mask for s in sets]), sum((s.groups for s in sets), []),
-                       sum((s.sources for s in sets), []))
+                       sum((s.sources for s in sets), []), np.concatenate([s.points68 for s in sets]),
+                       np.concatenate([s.mask68 for s in sets]))
 
 
 def split(faces: FaceSet, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -73,10 +90,12 @@ def _context_frame(kp: np.ndarray) -> Frame:
     return Frame(f.cx, f.cy, f.side * CONTEXT / CROP_SIZE, 0.0)
 
 
-def _one(sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+def _one(sample: FaceSample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     gray = to_gray(read_image(sample.image))
     frame = _context_frame(sample.keypoints)
-    return crop(gray, frame, CONTEXT), frame.to_crop(sample.keypoints, CONTEXT)
+    p68 = (frame.to_crop(sample.points68, CONTEXT) if sample.points68 is not None
+           else np.full((NUM_LANDMARKS, 2), np.nan, np.float32))
+    return crop(gray, frame, CONTEXT), frame.to_crop(sample.keypoints, CONTEXT), p68
 
 
 def from_samples(samples: Sequence[FaceSample], desc: str = "faces", workers: int = 2) -> FaceSet:
@@ -84,10 +103,13 @@ def from_samples(samples: Sequence[FaceSample], desc: str = "faces", workers: in
     n = len(samples)
     ctx = np.zeros((n, CONTEXT, CONTEXT), np.uint8)
     kps = np.zeros((n, NUM_KEYPOINTS, 2), np.float32)
+    p68 = np.zeros((n, NUM_LANDMARKS, 2), np.float32)
     with ThreadPoolExecutor(max(1, workers)) as ex:
-        for i, (c, k) in enumerate(tqdm(ex.map(_one, samples), total=n, desc=desc, leave=False, disable=n < 50)):
-            ctx[i], kps[i] = c, k
-    return FaceSet(ctx, kps, np.ones((n, NUM_KEYPOINTS), bool), [s.group for s in samples], [s.source for s in samples])
+        for i, (c, k, q) in enumerate(tqdm(ex.map(_one, samples), total=n, desc=desc, leave=False, disable=n < 50)):
+            ctx[i], kps[i], p68[i] = c, k, q
+    mask = np.stack([s.present() for s in samples]) if n else np.zeros((0, NUM_KEYPOINTS), bool)
+    kps[~mask] = np.nan
+    return FaceSet(ctx, kps, mask, [s.group for s in samples], [s.source for s in samples], p68)
 
 
 #: Where a Kaggle 96x96 image sits in its context: the context's centred 96 px square.
@@ -111,14 +133,18 @@ def from_kaggle(path: str | os.PathLike) -> FaceSet:
 
 
 def resolve(spec: str | os.PathLike) -> list[tuple[str, Path]]:
-    """Find data sets under a path: a Kaggle CSV, a Udacity CSV, a 300-W folder, or a
-    folder holding any of these (``../shared/data`` gives its 300-W and Udacity sets).
+    """Find data sets under a path: a Kaggle CSV, a Udacity CSV, a 300-W or LFPW folder
+    (``.pts`` files; LFPW when the path names an ``lfpw`` folder), an MTFL ``landmarks.txt``
+    (or its folder), or a folder holding any of these (``../shared/data`` gives its 300-W,
+    LFPW, MTFL and Udacity sets).
 
     Inside folders, ``kaggle_format/`` is skipped: it is made from 300-W crops and would
     leak validation faces; name a Kaggle CSV explicitly to train on it.
     """
     p = Path(spec)
     if p.is_file():
+        if p.name == "landmarks.txt":
+            return [("mtfl", p)]
         if p.name.endswith("_frames_keypoints.csv"):
             return [("udacity", p)]
         if p.suffix.lower() == ".csv":
@@ -129,8 +155,10 @@ def resolve(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     udacity = sorted(p.glob("*_frames_keypoints.csv"))
     if udacity:
         return [("udacity", u) for u in udacity]
+    if (p / "landmarks.txt").is_file():
+        return [("mtfl", p / "landmarks.txt")]
     if next(p.glob("*.pts"), None) is not None:
-        return [("300w", p)]
+        return [("lfpw" if "lfpw" in (q.lower() for q in p.resolve().parts) else "300w", p)]
     found: list[tuple[str, Path]] = []
     for sub in sorted(d for d in p.iterdir() if d.is_dir() and d.name != "kaggle_format"):
         found += resolve(sub)
@@ -143,14 +171,21 @@ def load(specs: Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None
     for spec in specs:
         sets = resolve(spec)
         if not sets:
-            raise InputError(spec, "no 300-W, Udacity or Kaggle data found here")
+            raise InputError(spec, "no 300-W, LFPW, MTFL, Udacity or Kaggle data found here")
         for kind, path in sets:
             if kind == "kaggle":
                 parts.append(from_kaggle(path))
                 continue
-            samples = load_300w(path) if kind == "300w" else load_udacity(path)
+            samples = LOADERS[kind](path)
             parts.append(_cached(samples, f"{kind}:{path.resolve()}", cache_dir))
     return FaceSet.concat(parts)
+
+
+LOADERS = {"300w": load_300w, "lfpw": load_lfpw, "mtfl": load_mtfl, "udacity": load_udacity}
+
+#: Bumped whenever what a cache file holds changes, so an old cache is rebuilt, never misread
+#: (v2: the 68 landmarks and the keypoint mask are stored too).
+CACHE_VERSION = 2
 
 
 def _cached(samples: list[FaceSample], desc: str, cache_dir: str | os.PathLike | None) -> FaceSet:
@@ -161,15 +196,21 @@ def _cached(samples: list[FaceSample], desc: str, cache_dir: str | os.PathLike |
         st = s.image.stat()
         key.update(f"{s.image}:{st.st_size}:{st.st_mtime_ns}:".encode())
         key.update(s.keypoints.tobytes())
-    key.update(b"v1")
-    path = Path(cache_dir) / f"faces-{key.hexdigest()[:20]}.npz"
+        key.update(s.present().tobytes())
+        if s.points68 is not None:
+            key.update(s.points68.tobytes())
+        key.update(f"{s.group}:{s.source}".encode())
+    key.update(f"v{CACHE_VERSION}".encode())
+    path = Path(cache_dir) / f"faces-v{CACHE_VERSION}-{key.hexdigest()[:20]}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
-        return FaceSet(z["contexts"], z["keypoints"], z["mask"], [str(g) for g in z["groups"]], [str(s) for s in z["sources"]])
+        if int(z["version"]) == CACHE_VERSION:
+            return FaceSet(z["contexts"], z["keypoints"], z["mask"], [str(g) for g in z["groups"]],
+                           [str(s) for s in z["sources"]], z["points68"], z["mask68"])
     fs = from_samples(samples, desc)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # unique per process
-    np.savez(tmp, contexts=fs.contexts, keypoints=fs.keypoints, mask=fs.mask,
-             groups=np.array(fs.groups), sources=np.array(fs.sources))
+    np.savez(tmp, version=np.array(CACHE_VERSION), contexts=fs.contexts, keypoints=fs.keypoints, mask=fs.mask,
+             groups=np.array(fs.groups), sources=np.array(fs.sources), points68=fs.points68, mask68=fs.mask68)
     os.replace(tmp, path)
     return fs

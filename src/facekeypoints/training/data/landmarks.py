@@ -1,5 +1,7 @@
-"""Loaders for 68-point landmark sets (300-W ``.pts`` folders, Udacity-style CSV),
-mapped to the 15-point schema. Photos stay on disk; a :class:`FaceSample` names one."""
+"""Loaders for the landmark sets: 68-point 300-W and LFPW ``.pts`` folders, the
+Udacity-style CSV, and MTFL's 5-point ``landmarks.txt``. Each face carries the 15-point
+schema and, where the set has them, its 68 iBUG landmarks. Photos stay on disk; a
+:class:`FaceSample` names one."""
 
 from __future__ import annotations
 
@@ -11,20 +13,27 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
-from ...schema import from_ibug68
+from ...schema import INDEX, NUM_KEYPOINTS, from_ibug68
 
 
 @dataclass(frozen=True)
 class FaceSample:
     """One annotated face in a photo on disk.
 
-    ``group`` identifies the photo (300-W) or person (Udacity) for honest splits.
+    ``group`` identifies the photo (300-W, LFPW) or person (Udacity, MTFL's LFW part) for
+    honest splits. ``mask`` marks the present keypoints (None: all 15; missing ones are NaN);
+    ``points68`` holds the 68 iBUG landmarks where the set labels them (None otherwise).
     """
 
     image: Path
-    keypoints: np.ndarray  # (15, 2) float32, 0-based pixels
+    keypoints: np.ndarray  # (15, 2) float32, 0-based pixels, NaN where missing
     group: str
     source: str
+    points68: np.ndarray | None = None  # (68, 2) float32, 0-based pixels
+    mask: np.ndarray | None = None  # (15,) bool; None = every keypoint present
+
+    def present(self) -> np.ndarray:
+        return np.ones(NUM_KEYPOINTS, bool) if self.mask is None else self.mask
 
 
 def read_pts(path: str | Path) -> np.ndarray:
@@ -68,9 +77,85 @@ def load_300w(folder: str | Path) -> list[FaceSample]:
         p68 = read_pts(pts)
         if p68.shape != (68, 2):
             raise InputError(pts, f"expected 68 points, got {len(p68)}")
-        out.append(FaceSample(img, from_ibug68(p68), "300w/" + pts.stem.rsplit("_", 1)[0], "300w"))
+        out.append(FaceSample(img, from_ibug68(p68), "300w/" + pts.stem.rsplit("_", 1)[0], "300w", p68))
     if not out:
         raise InputError(root, "no .pts files with a matching image")
+    return out
+
+
+def load_lfpw(folder: str | Path) -> list[FaceSample]:
+    """300-W's LFPW part: ``image_NNNN.jpg`` + ``.pts`` pairs, 68 human-labelled points.
+
+    Each LFPW file is its own photo, so the group is ``"lfpw/" + file stem`` and the split
+    is by file: a face is held out when ``in_validation("lfpw/" + stem, val_fraction, seed)``
+    (the same hashing rule as 300-W's photo ids; 0.15 and seed 0 by default), so anyone can
+    reproduce the split from the file names alone.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(root, "not a directory of .pts/.jpg pairs")
+    out = []
+    for pts in sorted(root.rglob("*.pts")):
+        img = next((pts.with_suffix(e) for e in (".jpg", ".png", ".jpeg") if pts.with_suffix(e).exists()), None)
+        if img is None:
+            continue
+        p68 = read_pts(pts)
+        if p68.shape != (68, 2):
+            raise InputError(pts, f"expected 68 points, got {len(p68)}")
+        out.append(FaceSample(img, from_ibug68(p68), "lfpw/" + pts.stem, "lfpw", p68))
+    if not out:
+        raise InputError(root, "no .pts files with a matching image")
+    return out
+
+
+#: MTFL's five points in file order -> schema keypoints. The first eye and mouth corner are
+#: on the image's left, i.e. the subject's RIGHT eye and mouth corner.
+MTFL_POINTS: tuple[str, ...] = ("right_eye_center", "left_eye_center", "nose_tip",
+                                "mouth_right_corner", "mouth_left_corner")
+
+
+def load_mtfl(path: str | Path) -> list[FaceSample]:
+    """MTFL's ``landmarks.txt`` (``FILE x1..x5 y1..y5`` per line, 80x80 images beside it).
+
+    Five of the 15 keypoints are present (:data:`MTFL_POINTS`); the other ten are NaN and
+    masked, exactly as missing Kaggle cells are. Groups: the person for ``lfw_5590/``
+    (``Name_0001.jpg`` -> ``mtfl/lfw/Name``; LFW people repeat across files), the file
+    for ``net_7876/`` (``mtfl/net/<stem>``).
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "landmarks.txt"
+    if not p.is_file():
+        raise InputError(p, "no such file")
+    idx = [INDEX[n] for n in MTFL_POINTS]
+    mask = np.zeros(NUM_KEYPOINTS, bool)
+    mask[idx] = True
+    out = []
+    try:
+        lines = p.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(p, f"cannot read ({e})") from None
+    for i, line in enumerate(lines, start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 11:
+            raise InputError(p, f"line {i}: expected a file name and 10 numbers, got {len(parts) - 1} numbers")
+        try:
+            v = np.array([float(x) for x in parts[1:]], dtype=np.float64)
+        except ValueError:
+            raise InputError(p, f"line {i}: non-numeric coordinate") from None
+        if not np.isfinite(v).all():
+            raise InputError(p, f"line {i}: NaN or infinite coordinate")
+        name = parts[0].replace("\\", "/")
+        kp = np.full((NUM_KEYPOINTS, 2), np.nan, np.float32)
+        kp[idx, 0], kp[idx, 1] = v[:5], v[5:]
+        stem = Path(name).stem
+        folder = Path(name).parent.name
+        group = f"mtfl/lfw/{stem.rsplit('_', 1)[0]}" if folder.startswith("lfw") else f"mtfl/net/{stem}"
+        out.append(FaceSample(p.parent / name, kp, group, "mtfl", None, mask))
+    if not out:
+        raise InputError(p, "no faces listed")
     return out
 
 
@@ -102,7 +187,8 @@ def load_udacity(csv_path: str | Path, image_dir: str | Path | None = None) -> l
                     raise InputError(p, f"row {i}: NaN or infinite coordinate")
                 name = row[0]
                 person = name.rsplit("_", 1)[0]
-                out.append(FaceSample(folder / name, from_ibug68(vals.reshape(68, 2)), "udacity/" + person, "udacity"))
+                p68 = vals.reshape(68, 2).astype(np.float32)
+                out.append(FaceSample(folder / name, from_ibug68(p68), "udacity/" + person, "udacity", p68))
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(p, f"cannot read ({e})") from None
     return out
