@@ -66,6 +66,11 @@ def load_300w(folder: str | Path) -> list[FaceSample]:
 
     The group is the photo id ``NAME.rsplit('_', 1)[0]``: AFW repeats one photo per face.
     """
+    return _load_pts_folder(folder, "300w", lambda stem: stem.rsplit("_", 1)[0])
+
+
+def _load_pts_folder(folder: str | Path, source: str, photo_of) -> list[FaceSample]:
+    """Every ``.pts`` file with an image beside it under ``folder``; group ``source/photo_of(stem)``."""
     root = Path(folder)
     if not root.is_dir():
         raise InputError(root, "not a directory of .pts/.jpg pairs")
@@ -77,7 +82,7 @@ def load_300w(folder: str | Path) -> list[FaceSample]:
         p68 = read_pts(pts)
         if p68.shape != (68, 2):
             raise InputError(pts, f"expected 68 points, got {len(p68)}")
-        out.append(FaceSample(img, from_ibug68(p68), "300w/" + pts.stem.rsplit("_", 1)[0], "300w", p68))
+        out.append(FaceSample(img, from_ibug68(p68), f"{source}/{photo_of(pts.stem)}", source, p68))
     if not out:
         raise InputError(root, "no .pts files with a matching image")
     return out
@@ -91,21 +96,7 @@ def load_lfpw(folder: str | Path) -> list[FaceSample]:
     (the same hashing rule as 300-W's photo ids; 0.15 and seed 0 by default), so anyone can
     reproduce the split from the file names alone.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(root, "not a directory of .pts/.jpg pairs")
-    out = []
-    for pts in sorted(root.rglob("*.pts")):
-        img = next((pts.with_suffix(e) for e in (".jpg", ".png", ".jpeg") if pts.with_suffix(e).exists()), None)
-        if img is None:
-            continue
-        p68 = read_pts(pts)
-        if p68.shape != (68, 2):
-            raise InputError(pts, f"expected 68 points, got {len(p68)}")
-        out.append(FaceSample(img, from_ibug68(p68), "lfpw/" + pts.stem, "lfpw", p68))
-    if not out:
-        raise InputError(root, "no .pts files with a matching image")
-    return out
+    return _load_pts_folder(folder, "lfpw", lambda stem: stem)
 
 
 #: MTFL's five points in file order -> schema keypoints. The first eye and mouth corner are
