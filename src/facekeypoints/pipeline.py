@@ -86,6 +86,7 @@ class Face:
     def landmarks(self) -> np.ndarray | None:
         """The (68, 2) iBUG landmarks, or None for a 15-point face."""
         return self.keypoints if len(self.keypoints) == NUM_LANDMARKS else None
+
     @property
     def pose(self) -> Pose:
         """(yaw, pitch, roll) in degrees (:mod:`facekeypoints.pose`: yaw > 0 turned to the subject's
