@@ -15,8 +15,9 @@ import os
 import cv2
 import numpy as np
 
+from .geometry import shrink_region
 from .imageio import as_image
-from .schema import INDEX, NUM_KEYPOINTS, NUM_LANDMARKS, from_ibug68
+from .schema import INDEX, NUM_KEYPOINTS, NUM_LANDMARKS, to_points15
 
 #: ArcFace's 112 x 112 template, left to right in the crop: the subject's right eye, left eye,
 #: nose tip, right mouth corner, left mouth corner (pixel-centre coordinates).
@@ -56,9 +57,10 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def _points15(face) -> np.ndarray:
-    kp = np.asarray(getattr(face, "points15", face), np.float64)
+    kp = np.asarray(getattr(face, "points15", face))
     if kp.shape == (NUM_LANDMARKS, 2):
-        kp = from_ibug68(kp).astype(np.float64)
+        kp = to_points15(kp)
+    kp = kp.astype(np.float64)
     if kp.shape != (NUM_KEYPOINTS, 2):
         raise ValueError(f"expected a Face or (15, 2) / (68, 2) keypoints, got {kp.shape}")
     return kp
@@ -101,11 +103,4 @@ def _shrink(img: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndarray, np.n
     x1, y1 = np.clip(np.ceil(corners.max(0)).astype(int) + 3, 0, [w, h])
     if x1 <= x0 or y1 <= y0:
         return img, m
-    roi = img[y0:y1, x0:x1]
-    f = factor / 1.25
-    nw, nh = max(int(round(roi.shape[1] / f)), 1), max(int(round(roi.shape[0] / f)), 1)
-    small = cv2.resize(roi, (nw, nh), interpolation=cv2.INTER_AREA)
-    sx, sy = roi.shape[1] / nw, roi.shape[0] / nh
-    # small pixel (u, v) <-> photo ((u + .5) * sx - .5 + x0, (v + .5) * sy - .5 + y0)
-    to_img = np.array([[sx, 0, 0.5 * sx - 0.5 + x0], [0, sy, 0.5 * sy - 0.5 + y0], [0, 0, 1]])
-    return small, (np.vstack([m, [0, 0, 1]]) @ to_img)[:2]
+    return shrink_region(img, m, (int(x0), int(y0), int(x1), int(y1)), factor)

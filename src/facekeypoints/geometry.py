@@ -152,16 +152,24 @@ def crop(gray: np.ndarray, frame: Frame, size: int = CROP_SIZE) -> np.ndarray:
         x0, y0 = max(int(frame.cx - r), 0), max(int(frame.cy - r), 0)
         x1, y1 = min(int(frame.cx + r) + 2, w), min(int(frame.cy + r) + 2, h)
         if x1 > x0 and y1 > y0:
-            roi = gray[y0:y1, x0:x1]
-            f = factor / 1.25
-            nw, nh = max(int(round(roi.shape[1] / f)), 1), max(int(round(roi.shape[0] / f)), 1)
-            small = cv2.resize(roi, (nw, nh), interpolation=cv2.INTER_AREA)
-            sx, sy = roi.shape[1] / nw, roi.shape[0] / nh
-            # small pixel (u, v) <-> image ((u + .5) * sx - .5 + x0, ...)
-            to_img = np.array([[sx, 0, 0.5 * sx - 0.5 + x0], [0, sy, 0.5 * sy - 0.5 + y0], [0, 0, 1]])
-            m = (np.vstack([m, [0, 0, 1]]) @ to_img)[:2]
-            gray = small
+            gray, m = shrink_region(gray, m, (x0, y0, x1, y1), factor)
     return cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def shrink_region(image: np.ndarray, m: np.ndarray, region: tuple[int, int, int, int],
+                  factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Area-shrink ``image[y0:y1, x0:x1]`` by ``factor / 1.25`` (``factor``: image pixels per
+    output pixel of the affine map ``m``) and fold that resize into ``m``, so a warp of the small
+    copy equals a warp of the image without aliasing. Returns (small copy, its map)."""
+    x0, y0, x1, y1 = region
+    roi = image[y0:y1, x0:x1]
+    f = factor / 1.25
+    nw, nh = max(int(round(roi.shape[1] / f)), 1), max(int(round(roi.shape[0] / f)), 1)
+    small = cv2.resize(roi, (nw, nh), interpolation=cv2.INTER_AREA)
+    sx, sy = roi.shape[1] / nw, roi.shape[0] / nh
+    # small pixel (u, v) <-> image ((u + .5) * sx - .5 + x0, (v + .5) * sy - .5 + y0)
+    to_img = np.array([[sx, 0, 0.5 * sx - 0.5 + x0], [0, sy, 0.5 * sy - 0.5 + y0], [0, 0, 1]])
+    return small, (np.vstack([m, [0, 0, 1]]) @ to_img)[:2]
 
 
 def mirror_average(predict: Callable[[np.ndarray], np.ndarray], crops: np.ndarray) -> np.ndarray:
