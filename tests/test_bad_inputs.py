@@ -11,18 +11,16 @@ in-process (``main(argv)``) to keep the corpus fast, plus a few real subprocesse
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import re
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from images import exif_jpeg, png_claiming
 
 from facekeypoints.cli.demo import demo_photo
 from facekeypoints.cli.main import build_parser, main
@@ -34,25 +32,10 @@ TEMP_LIKE = re.compile(r"(\.tmp$|\.partial|^\.fkp-)")
 # ---------------------------------------------------------------- the corpus, generated
 
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
 
 
-def exif_jpeg(bgr: np.ndarray, orientation: int) -> bytes:
-    import PIL.Image
-
-    im = PIL.Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
-    exif = im.getexif()
-    exif[0x0112] = orientation
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90, exif=exif)
-    return buf.getvalue()
 
 
 # name -> (bytes or a callable making the path, expected: "error" (a named refusal) or "ok" or "any")
@@ -75,7 +58,7 @@ def _image_specs(photo: bytes, face: np.ndarray) -> dict:
         "sixteen_bit.png": (cv2.imencode(".png", (small.astype(np.uint16) * 257))[1].tobytes(), "ok"),
         "rgba.png": (cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_BGR2BGRA))[1].tobytes(), "ok"),
         "grey.png": (cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))[1].tobytes(), "ok"),
-        "exif_orientation_99.jpg": (exif_jpeg(small, 99), "ok"),
+        "exif_orientation_99.jpg": (exif_jpeg(small, 99, quality=90), "ok"),
         "nan_float.tiff": (cv2.imencode(".tiff", np.full((8, 8), np.nan, np.float32))[1].tobytes(), "ok"),
         "spaces and ünïcode.jpg": (b"\xff\xd8\xff not really", "error"),
         "tall_1x4000.png": (cv2.imencode(".png", np.zeros((4000, 1), np.uint8))[1].tobytes(), "ok"),

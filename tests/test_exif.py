@@ -2,7 +2,6 @@
 path-reading entry point (fkp detect, face_keypoints.py, KeypointDetector.detect(path)):
 displayed width/height, coordinates in displayed pixels, outputs written upright."""
 
-import io
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from images import exif_jpeg
 
 from facekeypoints.cli.demo import demo_photo
 from facekeypoints.cli.main import main
@@ -20,15 +20,6 @@ from facekeypoints.imageio import read_image
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def exif_jpeg(bgr: np.ndarray, orientation: int) -> bytes:
-    import PIL.Image
-
-    im = PIL.Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
-    exif = im.getexif()
-    exif[0x0112] = orientation
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=95, exif=exif)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

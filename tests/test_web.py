@@ -8,7 +8,6 @@ import functools
 import io
 import json
 import re
-import struct
 import subprocess
 import sys
 import zlib
@@ -23,6 +22,7 @@ pytest.importorskip("fastapi", reason="the web extra is not installed: pip insta
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from images import exif_jpeg, png_claiming  # noqa: E402
 
 from facekeypoints.photos import record  # noqa: E402
 from facekeypoints.schema import KEYPOINT_NAMES  # noqa: E402
@@ -225,15 +225,6 @@ def test_uploads_never_touch_disk(client, data_dir, monkeypatch):
     assert r.status_code == 200 and len(r.json()["faces"]) >= 10
 
 
-def exif_jpeg(bgr: np.ndarray, orientation: int) -> bytes:
-    import PIL.Image
-
-    im = PIL.Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
-    exif = im.getexif()
-    exif[0x0112] = orientation
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=95, exif=exif)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -308,14 +299,8 @@ def test_websocket_stream(client, val_300w):
 
 # ---------------------------------------------------------------- hostile input
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png_claiming(width: int, height: int, idat: bytes = b"") -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat or zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
 
 
 def zip_bomb_png(side: int = 8000) -> bytes:
