@@ -18,7 +18,7 @@ import numpy as np
 from .errors import FkpError
 from .fileio import write_json_atomic, write_text
 from .imageio import IMAGE_EXTENSIONS, read_image
-from .schema import KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS
+from .schema import KAGGLE_COLUMNS, KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
@@ -68,9 +68,9 @@ def process(detector, path: str, filters: Sequence[str] = (), draw_pose: bool = 
 
 
 #: Head pose (degrees) and openness (aspect ratios; empty without 68 landmarks), after the keypoints.
+#: Pose and openness columns after the keypoints, in photo and video CSVs alike.
 USE_COLUMNS = ["yaw", "pitch", "roll", "left_eye_aspect_ratio", "right_eye_aspect_ratio", "mouth_aspect_ratio"]
-CSV_HEADER = ["image", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
-    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")] + USE_COLUMNS
+CSV_HEADER = ["image", "face", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + list(KAGGLE_COLUMNS) + USE_COLUMNS
 
 
 def use_values(face: dict) -> list:

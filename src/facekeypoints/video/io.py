@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 
 from ..errors import FkpError, InputError, OutputError, UsageError
-from ..schema import KEYPOINT_NAMES, LANDMARK_COLUMNS, NUM_LANDMARKS, to_points15
+from ..photos import USE_COLUMNS
+from ..schema import KAGGLE_COLUMNS, LANDMARK_COLUMNS, NUM_LANDMARKS, to_points15
 
 #: After the keypoints: head pose in degrees, then eye and mouth aspect ratios (empty without 68
 #: landmarks; a blink is a dip in the eye columns).
-USE_COLUMNS = ["yaw", "pitch", "roll", "left_eye_aspect_ratio", "right_eye_aspect_ratio", "mouth_aspect_ratio"]
-CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + [
-    f"{n}_{a}" for n in KEYPOINT_NAMES for a in ("x", "y")] + USE_COLUMNS
+CSV_HEADER = ["frame", "timestamp", "face_id", "box_x0", "box_y0", "box_x1", "box_y1", "score"] + list(
+    KAGGLE_COLUMNS) + USE_COLUMNS
 
 
 def _use_cells(face) -> list[str]:
