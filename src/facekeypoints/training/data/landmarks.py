@@ -132,12 +132,7 @@ def load_mtfl(path: str | Path) -> list[FaceSample]:
             continue
         if len(parts) != 11:
             raise InputError(p, f"line {i}: expected a file name and 10 numbers, got {len(parts) - 1} numbers")
-        try:
-            v = np.array([float(x) for x in parts[1:]], dtype=np.float64)
-        except ValueError:
-            raise InputError(p, f"line {i}: non-numeric coordinate") from None
-        if not np.isfinite(v).all():
-            raise InputError(p, f"line {i}: NaN or infinite coordinate")
+        v = _coordinates(p, parts[1:], f"line {i}")
         name = parts[0].replace("\\", "/")
         kp = np.full((NUM_KEYPOINTS, 2), np.nan, np.float32)
         kp[idx, 0], kp[idx, 1] = v[:5], v[5:]
@@ -148,6 +143,17 @@ def load_mtfl(path: str | Path) -> list[FaceSample]:
     if not out:
         raise InputError(p, "no faces listed")
     return out
+
+
+def _coordinates(path: Path, fields: list[str], where: str) -> np.ndarray:
+    """A label line's numbers as float64, or a one-line error naming the file and the line."""
+    try:
+        v = np.array([float(x) for x in fields], dtype=np.float64)
+    except ValueError:
+        raise InputError(path, f"{where}: non-numeric coordinate") from None
+    if not np.isfinite(v).all():
+        raise InputError(path, f"{where}: NaN or infinite coordinate")
+    return v
 
 
 def load_udacity(csv_path: str | Path, image_dir: str | Path | None = None) -> list[FaceSample]:
@@ -170,12 +176,7 @@ def load_udacity(csv_path: str | Path, image_dir: str | Path | None = None) -> l
                     continue
                 if len(row) != 137:
                     raise InputError(p, f"row {i}: expected 137 columns (name + 136 numbers), got {len(row)}")
-                try:
-                    vals = np.array([float(v) for v in row[1:]], dtype=np.float64)
-                except ValueError:
-                    raise InputError(p, f"row {i}: non-numeric coordinate") from None
-                if not np.isfinite(vals).all():
-                    raise InputError(p, f"row {i}: NaN or infinite coordinate")
+                vals = _coordinates(p, row[1:], f"row {i}")
                 name = row[0]
                 person = name.rsplit("_", 1)[0]
                 p68 = vals.reshape(68, 2).astype(np.float32)
