@@ -33,7 +33,7 @@ from tqdm import tqdm
 from ...detection.base import box_iou
 from ...detection.learned import FIVE_FLIP, FIVE_INDEX, box_from_points
 from ...imageio import read_image
-from ..data.landmarks import in_validation, load_300w, load_udacity
+from ..data.landmarks import in_validation, load_300w, load_lfpw, load_udacity
 
 VAL_FRACTION = 0.15
 SPLIT_SEED = 0
@@ -130,8 +130,8 @@ def _labelled_photos(data: Path) -> list[tuple[Path, np.ndarray, str, str]]:
     out = []
     for s in load_300w(data / "300w"):
         out.append((s.image, _five(s.keypoints), "300w", s.group))
-    for s in load_300w(data / "lfpw"):
-        out.append((s.image, _five(s.keypoints), "lfpw", "lfpw/" + s.image.stem))
+    for s in load_lfpw(data / "lfpw"):
+        out.append((s.image, _five(s.keypoints), "lfpw", s.group))
     for csv in sorted((data / "udacity").glob("*_frames_keypoints.csv")):
         for s in load_udacity(csv):
             out.append((s.image, _five(s.keypoints), "udacity", s.group))
