@@ -8,6 +8,7 @@ rows stop the load with a one-line error naming the file and the row.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
+from ...fileio import write_bytes_atomic
 from ...geometry import CROP_SIZE
 from ...schema import KAGGLE_COLUMNS, NUM_KEYPOINTS
 
@@ -176,15 +178,13 @@ def write_submission(path: str | os.PathLike, lookup: list[tuple[int, int, str]]
     flat = np.asarray(keypoints, dtype=np.float64).reshape(len(ids), -1)
     col = {c: j for j, c in enumerate(KAGGLE_COLUMNS)}
     p = Path(path)
+    out = io.StringIO(newline="")
+    w = csv.writer(out)
+    w.writerow(["RowId", "Location"])
+    for rid, iid, feat in lookup:
+        if iid not in index:
+            raise InputError(p, f"lookup row {rid} asks for ImageId {iid}, which is not in the test file")
+        w.writerow([rid, f"{float(np.clip(flat[index[iid], col[feat]], 0.0, 96.0)):.4f}"])
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["RowId", "Location"])
-        for rid, iid, feat in lookup:
-            if iid not in index:
-                tmp.unlink(missing_ok=True)
-                raise InputError(p, f"lookup row {rid} asks for ImageId {iid}, which is not in the test file")
-            w.writerow([rid, f"{float(np.clip(flat[index[iid], col[feat]], 0.0, 96.0)):.4f}"])
-    os.replace(tmp, p)
+    write_bytes_atomic(p, out.getvalue().encode())
     return len(lookup)
