@@ -366,8 +366,9 @@ class VideoTracker:
         def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
             """Keypoints for a detection, or None when they do not make a plausible face in its box."""
             fr = detection_frame(d)
-            kp = self.detector.keypoints_from_frames(gray, [fr])[0]
-            new = self._plausible(kp, fr, gray.shape) if self.detector.spans_face(kp, fr) else None
+            kps, ok = self.detector.gated_keypoints(gray, [d], [fr])  # the photo pipeline's keypoint gates
+            kp = kps[0]
+            new = self._plausible(kp, fr, gray.shape) if ok[0] else None
             return None if new is None else (kp, new)
 
         kept = list(self.tracks)
