@@ -12,7 +12,16 @@ import pytest
 
 import facekeypoints as fk
 from facekeypoints.detection import box_iou, make_detector
-from facekeypoints.detection.learned import FIVE_INDEX, LearnedDetector, box_from_points, default_detector_path
+from facekeypoints.detection.learned import (
+    DEFAULT_SCALES,
+    FIVE_INDEX,
+    LearnedDetector,
+    Scale,
+    box_from_points,
+    default_detector_path,
+    letterbox,
+    pyramid,
+)
 from facekeypoints.metrics import nme_per_face
 
 
@@ -46,10 +55,41 @@ def test_corrupt_model_is_refused(tmp_path):
         LearnedDetector(bad)
 
 
-def test_registered_by_name():
+def test_registered_by_name_and_the_default():
+    from facekeypoints.detection import DEFAULT_DETECTOR, HaarDetector
+
+    assert DEFAULT_DETECTOR == "learned"
     assert isinstance(make_detector("learned"), LearnedDetector)
+    assert isinstance(make_detector(), LearnedDetector)
     assert isinstance(make_detector("learned-fast"), LearnedDetector)
     assert isinstance(fk.KeypointDetector(detector="learned").detector, LearnedDetector)
+    assert isinstance(fk.KeypointDetector().detector, LearnedDetector)
+    assert isinstance(fk.KeypointDetector(detector="haar").detector, HaarDetector)
+
+
+def test_scales():
+    """Two passes by default (224 px for the faces of >= 40 px there, 448 px for the smaller ones);
+    ``max_side``/``score_threshold`` give the single pass the detector had before; the fast preset
+    one pass at 256 px."""
+    assert DEFAULT_SCALES == (Scale(224, 0.3, 40.0), Scale(448, 0.3, 0.0, 80.0))
+    assert LearnedDetector().scales == DEFAULT_SCALES
+    assert LearnedDetector(max_side=320, score_threshold=0.5).scales == (Scale(320, 0.5),)
+    assert LearnedDetector.fast().scales == (Scale(256, 0.5),)
+    with pytest.raises(ValueError):
+        LearnedDetector(scales=())
+
+
+def test_pyramid_matches_letterbox(val_photos):
+    """The pyramid resizes level from level (a 640x480 frame's 224 px level from its 448 px one); the
+    input is what letterbox gives from the picture itself, within resampling differences."""
+    img = cv2.cvtColor(cv2.resize(fk.read_image(val_photos[0].image), (640, 480)), cv2.COLOR_BGR2GRAY)
+    levels = pyramid(img, [224, 448])
+    for side in (224, 448):
+        x, f = letterbox(img, side)
+        assert levels[f].shape == x.shape == (1, 1, -(-round(480 * f) // 32) * 32, side)
+        assert np.abs(levels[f] - x).mean() < 0.01
+    tiny = np.zeros((60, 80), np.uint8)  # enlarged 2x at most: both sides give one level
+    assert len(pyramid(tiny, [224, 448])) == 1
 
 
 def test_box_convention_covers_the_68_point_face(data_dir):
@@ -84,9 +124,10 @@ def test_finds_validation_faces_with_iou(learned, val_photos):
             p5 = np.array(d.points)
             iod = np.linalg.norm(s.keypoints[FIVE_INDEX][0] - s.keypoints[FIVE_INDEX][1])
             nme5.append(np.linalg.norm(p5 - s.keypoints[FIVE_INDEX], axis=1).mean() / iod)
-    # measured with the shipped model: 94% of the 311 faces, five points 0.14 eye distances off (median)
-    assert found / len(val_photos) >= 0.92, (found, len(val_photos))
-    assert np.median(nme5) < 0.17
+    # measured with the shipped model and the two default passes: 307 of the 311 faces (98.7%; one
+    # pass at 320 px found 94%), five points 0.12 eye distances off (median)
+    assert found / len(val_photos) >= 0.97, (found, len(val_photos))
+    assert np.median(nme5) < 0.15
 
 
 def _photo_labels(data_dir):
@@ -110,30 +151,56 @@ def _group_photo_counts(detect, data_dir) -> tuple[int, int, int]:
 
 
 def test_multi_face_photos_and_false_alarms(learned, data_dir):
-    """Today's shipped model: 27 of the 43 faces with 3 false alarms (the pipeline's verifier
-    drops 2 of them); its faces there are 20-30 px at the detector's 320 px scale."""
+    """The detector alone, two passes at threshold 0.3: 41 of the 43 faces, with 20 false alarms
+    that the pipeline's gates are there to remove (its 448 px pass sees the 20-30 px faces at
+    28-42 px). Through the pipeline: 40 faces, 1 false alarm; without the mirror gate 41 and 12."""
     total, hit, false = _group_photo_counts(learned, data_dir)
     assert total == 43
-    assert hit >= 25, hit
-    assert false <= 4, false
+    assert hit >= 40, hit
+    assert false <= 25, false
     kd = fk.KeypointDetector(detector="learned", threads=1)
     _, hit_p, false_p = _group_photo_counts(kd.detect, data_dir)
-    assert hit_p >= hit - 1 and false_p <= 2, (hit_p, false_p)
+    assert hit_p >= 39 and false_p <= 1, (hit_p, false_p)
+    ungated = fk.KeypointDetector(detector="learned", threads=1, max_mirror_gap=None)
+    _, hit_u, false_u = _group_photo_counts(ungated.detect, data_dir)
+    assert hit_u >= hit_p and false_u >= false_p + 5, (hit_u, false_u)
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the learned detector finds 27 of 43 faces")
+@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the pipeline finds 40 of 43 faces (37 px faces: "
+                                       "one in 2007_007763.jpg and one in 2008_002079.jpg are not detected, "
+                                       "another in 2008_002079.jpg scores 0.31 and fails the mirror gate)")
 def test_multi_face_photos_target(learned, data_dir):
     total, hit, false = _group_photo_counts(fk.KeypointDetector(detector="learned", threads=1).detect, data_dir)
     assert hit >= 42 and false <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: one false alarm (score 0.79) on dogs.jpg")
 def test_no_face_on_dogs(data_dir):
+    """The detector alone finds 5 "faces" on dogs.jpg; the verifier, the keypoint span and the mirror
+    gate remove them all (without the mirror gate 2 remain)."""
     assert fk.KeypointDetector(detector="learned", threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
+    assert fk.KeypointDetector(threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
 
 
-def test_few_false_alarms_on_dogs(learned, data_dir):
-    assert len(learned(fk.read_image(data_dir / "photos" / "dogs.jpg"))) <= 1
+def test_mirror_gate_keeps_real_faces(val_photos):
+    """The mirror gate drops no real face the pipeline finds without it, on every fourth
+    validation photo (the faces the gate costs are rare: 0-2% of the faces in training pictures)."""
+    gated = fk.KeypointDetector(detector="learned", threads=1)
+    ungated = fk.KeypointDetector(detector="learned", threads=1, max_mirror_gap=None)
+    lost = found = 0
+    for s in val_photos[::4]:
+        ref = tuple(box_from_points(s.keypoints[FIVE_INDEX]))
+        a = any(box_iou(f.box, ref) >= 0.5 for f in ungated.detect(s.image))
+        b = any(box_iou(f.box, ref) >= 0.5 for f in gated.detect(s.image))
+        found += a
+        lost += a and not b
+    assert found >= 70 and lost <= 1, (found, lost)
+
+
+def test_scores_of_real_faces(val_photos):
+    """Face.score is the detector's 0-1 face probability; real validation faces score 0.84 (median)."""
+    kd = fk.KeypointDetector(threads=1)
+    scores = [f.score for s in val_photos[::4] for f in kd.detect(s.image)]
+    assert all(0.3 <= v <= 1 for v in scores) and np.median(scores) > 0.75, np.median(scores)
 
 
 def test_bad_input(learned, val_photos):

@@ -1,6 +1,7 @@
 """Photo -> faces -> keypoints in original pixels: the single entry class.
 
-``KeypointDetector`` ties a face detector (pluggable; Haar by default) to the
+``KeypointDetector`` ties a face detector (pluggable; the learned CNN by default, Haar as
+``detector="haar"``) to the
 ONNX keypoint model. Each face is cropped the way the model was trained,
 predicted, then re-cropped around its own first prediction (upright, centred)
 and predicted again: the refinement pass removes most of the detector's box
