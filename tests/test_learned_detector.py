@@ -68,10 +68,11 @@ def test_registered_by_name_and_the_default():
 
 
 def test_scales():
-    """Two passes by default (224 px for the faces of >= 40 px there, 448 px for the smaller ones);
+    """Two passes by default (224 px for the faces of >= 32 px there, 448 px, never enlarged, for those
+    under 100 px there: the bands overlap, as the two passes' size estimates differ by up to ~15%);
     ``max_side``/``score_threshold`` give the single pass the detector had before; the fast preset
     one pass at 256 px."""
-    assert DEFAULT_SCALES == (Scale(224, 0.3, 40.0), Scale(448, 0.3, 0.0, 80.0))
+    assert DEFAULT_SCALES == (Scale(224, 0.3, 32.0), Scale(448, 0.3, 0.0, 100.0, max_upscale=1.0))
     assert LearnedDetector().scales == DEFAULT_SCALES
     assert LearnedDetector(max_side=320, score_threshold=0.5).scales == (Scale(320, 0.5),)
     assert LearnedDetector.fast().scales == (Scale(256, 0.5),)
@@ -83,13 +84,13 @@ def test_pyramid_matches_letterbox(val_photos):
     """The pyramid resizes level from level (a 640x480 frame's 224 px level from its 448 px one); the
     input is what letterbox gives from the picture itself, within resampling differences."""
     img = cv2.cvtColor(cv2.resize(fk.read_image(val_photos[0].image), (640, 480)), cv2.COLOR_BGR2GRAY)
-    levels = pyramid(img, [224, 448])
+    levels = pyramid(img, [letterbox(img, s)[1] for s in (224, 448)])
     for side in (224, 448):
         x, f = letterbox(img, side)
         assert levels[f].shape == x.shape == (1, 1, -(-round(480 * f) // 32) * 32, side)
         assert np.abs(levels[f] - x).mean() < 0.01
     tiny = np.zeros((60, 80), np.uint8)  # enlarged 2x at most: both sides give one level
-    assert len(pyramid(tiny, [224, 448])) == 1
+    assert len(pyramid(tiny, [letterbox(tiny, s)[1] for s in (224, 448)])) == 1
 
 
 def test_box_convention_covers_the_68_point_face(data_dir):
@@ -151,12 +152,12 @@ def _group_photo_counts(detect, data_dir) -> tuple[int, int, int]:
 
 
 def test_multi_face_photos_and_false_alarms(learned, data_dir):
-    """The detector alone, two passes at threshold 0.3: 41 of the 43 faces, with 20 false alarms
+    """The detector alone, two passes at threshold 0.3: 42 of the 43 faces, with 21 false alarms
     that the pipeline's gates are there to remove (its 448 px pass sees the 20-30 px faces at
-    28-42 px). Through the pipeline: 40 faces, 1 false alarm; without the mirror gate 41 and 12."""
+    28-42 px). Through the pipeline: 40 faces, 1 false alarm; without the mirror gate 42 and 13."""
     total, hit, false = _group_photo_counts(learned, data_dir)
     assert total == 43
-    assert hit >= 40, hit
+    assert hit >= 41, hit
     assert false <= 25, false
     kd = fk.KeypointDetector(detector="learned", threads=1)
     _, hit_p, false_p = _group_photo_counts(kd.detect, data_dir)
@@ -166,19 +167,41 @@ def test_multi_face_photos_and_false_alarms(learned, data_dir):
     assert hit_u >= hit_p and false_u >= false_p + 5, (hit_u, false_u)
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the pipeline finds 40 of 43 faces (37 px faces: "
-                                       "one in 2007_007763.jpg and one in 2008_002079.jpg are not detected, "
-                                       "another in 2008_002079.jpg scores 0.31 and fails the mirror gate)")
+@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the pipeline finds 40 of 43 faces (the detector "
+                                       "alone 42; the mirror gate drops two 37 px faces with its 12 false alarms)")
 def test_multi_face_photos_target(learned, data_dir):
     total, hit, false = _group_photo_counts(fk.KeypointDetector(detector="learned", threads=1).detect, data_dir)
     assert hit >= 42 and false <= 1
 
 
-def test_no_face_on_dogs(data_dir):
+def test_no_face_on_dogs(learned, data_dir):
     """The detector alone finds 5 "faces" on dogs.jpg; the verifier, the keypoint span and the mirror
-    gate remove them all (without the mirror gate 2 remain)."""
+    gate remove them all (without the mirror gate 2 remain). Fragile: one is a dog's face that the
+    448 px pass scores 0.72 and that passes every gate; it goes only because the 224 px pass's box on
+    it (0.36) is kept instead (the coarser pass wins where the bands overlap) and fails the mirror gate."""
+    assert len(learned(fk.read_image(data_dir / "photos" / "dogs.jpg"))) <= 6
     assert fk.KeypointDetector(detector="learned", threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
     assert fk.KeypointDetector(threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
+
+
+@pytest.mark.parametrize("cut", [30, 37, 44, 51])
+def test_tracker_refinds_a_face_after_a_scene_cut(data_dir, cut):
+    """After a hard cut the tracker (learned detector) reports the new person within 5 frames, at every
+    phase of its detection schedule (with the two passes' size bands not overlapping, the new face,
+    ~115 px, fell between them and was found 15 frames late)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import videos
+
+    from facekeypoints.video.tracker import VideoTracker
+
+    clip = videos.cut_clip(data_dir, cut + 12, cut=cut)
+    tr = VideoTracker(smooth="none")
+    for i, f in enumerate(clip.frames()):
+        faces = tr.update(f, i / clip.fps)
+        if i >= cut and any(nme_per_face(x.keypoints, clip.truth(i)[0]) < 0.1 for x in faces):
+            assert i - cut <= 5, i - cut
+            return
+    pytest.fail("the new face was never found")
 
 
 def test_mirror_gate_keeps_real_faces(val_photos):
