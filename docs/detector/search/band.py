@@ -1,4 +1,4 @@
-import pickle, sys; sys.path.insert(0, 'runs'); sys.path.insert(0, 'src')
+import pickle, sys; sys.path.insert(0, 'docs/detector/search'); sys.path.insert(0, 'src')
 from ana import *
 items = [it for it in pickle.load(open("runs/cache_real.pkl", "rb")) if it["set"].startswith(sys.argv[1])] if sys.argv[1] != "synth" else []
 if len(sys.argv) > 2:

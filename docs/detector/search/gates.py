@@ -17,7 +17,7 @@ for name in sys.argv[1:]:
     items = pickle.load(open(f"runs/cache_{name}.pkl", "rb"))
     if LIMIT: items = items[:LIMIT]
     if name == 'synth':
-        sys.path.insert(0, 'runs')
+        sys.path.insert(0, 'docs/detector/search')
     t0 = time.time()
     for n, it in enumerate(items):
         if name == 'synth':

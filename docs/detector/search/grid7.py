@@ -1,4 +1,4 @@
-import pickle, sys; sys.path.insert(0, 'runs'); sys.path.insert(0, 'src')
+import pickle, sys; sys.path.insert(0, 'docs/detector/search'); sys.path.insert(0, 'src')
 import ana
 from ana import *
 real = pickle.load(open('runs/cache_real_g.pkl', 'rb'))

@@ -1,4 +1,4 @@
-import sys, pickle; sys.path.insert(0, 'src'); sys.path.insert(0, 'runs')
+import sys, pickle; sys.path.insert(0, 'src'); sys.path.insert(0, 'docs/detector/search')
 import numpy as np, facekeypoints as fk
 from facekeypoints.detection.learned import LearnedDetector, Scale, box_from_points
 from ana import hit, refs
