@@ -3,6 +3,7 @@
     python bench/bench_video.py                 # all parts, 5 repeats, prints Markdown tables
     python bench/bench_video.py --repeats 7 --json /tmp/bench_video.json
     python bench/bench_video.py --no-mediapipe  # skip MediaPipe
+    python bench/bench_video.py --no-mediapipe --parts speed,cut --detectors learned haar  # the two detectors
 
 Clips are synthesised from real 300-W faces (tests/videos.py) into a temporary folder:
 a 640x480 face moving, scaling and rolling (ground truth per frame), and a still face
@@ -10,7 +11,11 @@ with sensor-like noise. Speed is the whole loop without display: decode (OpenCV)
 track + keypoints. MediaPipe 0.10.21 needs numpy<2, so it runs in its own venv
 (created on first use, ``--mp-venv``) as a subprocess on the same MP4, with runs of
 the two interleaved so both see the same load on a shared machine; we report medians
-and the median of the per-pair speed ratios.
+and the median of the per-pair speed ratios. ``--detectors`` runs the tracker's periodic
+detection with each named face detector (default: the package's ``DEFAULT_DETECTOR``), each
+loop timed in the same interleaved repeats; the ``cut`` part counts the frames the tracker needs
+to find the new person after a hard scene cut (tests/videos.py ``cut_clip``, cuts at several
+phases of the detection schedule).
 """
 
 from __future__ import annotations
@@ -135,9 +140,16 @@ def track(frames: list[np.ndarray], fps: float, truth: np.ndarray | None = None,
     return np.array(out), tr
 
 
-def timed_loop(path: Path, **kw) -> dict:
+def tracker_for(detector: str | None, **kw) -> VideoTracker:
+    """A VideoTracker whose periodic detection runs ``detector`` (None: the package default)."""
+    from facekeypoints.video.tracker import video_detector
+
+    return VideoTracker(video_detector(detector=detector) if detector else None, **kw)
+
+
+def timed_loop(path: Path, detector: str | None = None, **kw) -> dict:
     """Decode + track + keypoints over a file; wall and CPU seconds."""
-    tr = VideoTracker(**kw)
+    tr = tracker_for(detector, **kw)
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     n = found = 0
@@ -211,30 +223,62 @@ def med(xs: list[float]) -> float:
 def bench_speed(tmp: Path, args, mp_py: Path | None) -> dict:
     clip = videos.moving_clip(DATA, args.frames)
     path = videos.write_video(clip, tmp / "speed.mp4")
+    names = args.detectors or [None]
     ours, mp, ratios, ours_cpu, mp_cpu = [], [], [], [], []
-    timed_loop(path)  # warm caches (model file, cascade, codec)
+    others: dict[str, dict] = {n: {"fps": [], "cpu_fps": []} for n in names[1:]}
+    for n in names:
+        timed_loop(path, n)  # warm caches (model file, cascade, codec)
     for rep in range(args.repeats):
-        a = timed_loop(path)
+        a = timed_loop(path, names[0])
         ours.append(a["frames"] / a["wall"])
         ours_cpu.append(a["frames"] / a["cpu"])
+        for n in names[1:]:
+            o = timed_loop(path, n)
+            others[n]["fps"].append(o["frames"] / o["wall"])
+            others[n]["cpu_fps"].append(o["frames"] / o["cpu"])
+            others[n].update(stats=o["stats"], found=o["found"])
         if mp_py is not None:
             m = run_mediapipe(mp_py, path)
             mp.append(m["frames"] / m["wall"])
             mp_cpu.append(m["frames"] / m["cpu"])
             ratios.append(ours[-1] / mp[-1])
-        print(f"  speed repeat {rep + 1}: ours {ours[-1]:.0f} fps" + (f", mediapipe {mp[-1]:.0f} fps" if mp else ""),
-              file=sys.stderr)
+        print(f"  speed repeat {rep + 1}: ours {ours[-1]:.0f} fps"
+              + "".join(f", {n} {o['fps'][-1]:.0f} fps" for n, o in others.items())
+              + (f", mediapipe {mp[-1]:.0f} fps" if mp else ""), file=sys.stderr)
+    from facekeypoints.detection import DEFAULT_DETECTOR
     from facekeypoints.video.tracker import video_detector
 
-    det = video_detector()
+    det = video_detector(detector=names[0])
     d = timed_detect_every_frame(path, det, min(args.frames, 90))
     dec = [timed_decode(path) for _ in range(3)]
-    res = {"clip_frames": args.frames, "ours_fps": ours, "ours_cpu_fps": ours_cpu, "ours_stats": a["stats"],
-           "ours_found": a["found"],
+    res = {"clip_frames": args.frames, "detector": names[0] or DEFAULT_DETECTOR, "ours_fps": ours,
+           "ours_cpu_fps": ours_cpu, "ours_stats": a["stats"], "ours_found": a["found"], "others": others,
            "decode_fps": med(dec), "detect_every_frame_fps": d["frames"] / d["wall"]}
     if mp_py is not None:
         res.update(mediapipe_fps=mp, mediapipe_cpu_fps=mp_cpu, ratio=ratios, mediapipe_found=m["found"])
     return res
+
+
+def bench_cut(args) -> dict:
+    """Frames from a hard scene cut until the tracker reports the new person (keypoints within NME
+    0.1 of them), per detector, for cuts at several phases of the detection schedule."""
+    from facekeypoints.detection import DEFAULT_DETECTOR
+
+    out = {}
+    for name in args.detectors or [None]:
+        delays = []
+        for cut in (30, 37, 44, 51, 58):
+            clip = videos.cut_clip(DATA, cut + 30, cut=cut)
+            tr = tracker_for(name, smooth="none")
+            delay = None
+            for i, f in enumerate(clip.frames()):
+                faces = tr.update(f, i / clip.fps)
+                if i >= cut and delay is None and any(nme_per_face(x.keypoints, clip.truth(i)[0]) < 0.1 for x in faces):
+                    delay = i - cut
+            delays.append(delay)
+        out[name or DEFAULT_DETECTOR] = delays
+        print(f"  cut {name or DEFAULT_DETECTOR}: frames to re-find {delays}", file=sys.stderr)
+    return out
 
 
 def bench_jitter(tmp: Path, args, mp_py: Path | None) -> dict:
@@ -313,11 +357,15 @@ def report(res: dict, mp_note: str) -> str:
         return (f"| {name} | {med(xs):.0f} ({min(xs):.0f}-{max(xs):.0f}) | {1000 / med(xs):.2f} | "
                 f"{med(cpu):.0f} |")
 
-    lines.append(row("facekeypoints VideoTracker (oneeuro)", s["ours_fps"], s["ours_cpu_fps"]))
+    lines.append(row(f"facekeypoints VideoTracker (oneeuro, {s.get('detector', 'default')} detector)", s["ours_fps"],
+                     s["ours_cpu_fps"]))
+    for n, o in s.get("others", {}).items():
+        lines.append(row(f"facekeypoints VideoTracker (oneeuro, {n} detector)", o["fps"], o["cpu_fps"]))
     if "mediapipe_fps" in s:
         lines.append(row(f"MediaPipe FaceMesh {MP_VERSION}, static_image_mode=False", s["mediapipe_fps"],
                          s["mediapipe_cpu_fps"]))
-    lines.append(f"| facekeypoints detect every frame (Haar + 2 passes) | {s['detect_every_frame_fps']:.0f} | "
+    lines.append(f"| facekeypoints detect every frame ({s.get('detector', 'default')} + keypoints) | "
+                 f"{s['detect_every_frame_fps']:.0f} | "
                  f"{1000 / s['detect_every_frame_fps']:.2f} | |")
     lines.append(f"| decode only (OpenCV, mp4v) | {s['decode_fps']:.0f} | {1000 / s['decode_fps']:.2f} | |")
     lines.append("")
@@ -375,6 +423,8 @@ def main() -> int:
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--parts", default="speed,jitter,motion")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw numbers here")
+    ap.add_argument("--detectors", nargs="+", default=None,
+                    help="face detectors for the tracker's periodic detection (speed and cut parts; default: the package default)")
     args = ap.parse_args()
     if not (DATA / "300w").is_dir():
         print(f"real face data not found at {DATA}", file=sys.stderr)
@@ -390,10 +440,15 @@ def main() -> int:
             res["jitter"] = bench_jitter(Path(tmp), args, mp_py)
         if "motion" in parts:
             res["motion"] = bench_motion(args)
+        if "cut" in parts:
+            res["cut"] = bench_cut(args)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
     if parts >= {"speed", "jitter", "motion"}:
         print(report(res, mp_note))
+        if "cut" in res:
+            print("\nFrames from a hard scene cut to the new person found (cuts at frames 30-58): "
+                  + "; ".join(f"{n}: {d}" for n, d in res["cut"].items()))
     else:
         print(json.dumps(res, indent=1))
     return 0

@@ -22,9 +22,18 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def detector():
+    """The default pipeline (``DEFAULT_DETECTOR``: the learned detector)."""
     import facekeypoints as fk
 
     return fk.KeypointDetector()
+
+
+@pytest.fixture(scope="session")
+def haar():
+    """The pipeline with the original write-up's Haar cascade (``detector="haar"``)."""
+    import facekeypoints as fk
+
+    return fk.KeypointDetector(detector="haar")
 
 
 @pytest.fixture(scope="session")

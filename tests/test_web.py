@@ -140,7 +140,7 @@ def test_300w_faces_over_http(client, val_300w):
         if not hits:
             continue
         face = hits[0]
-        assert inside_box(face)
+        assert inside_box(face, margin=0.4)  # the learned detector's square box can sit below the brows
         pred = np.array(list(face["keypoints"].values()))
         ocular = np.linalg.norm(s.keypoints[3] - s.keypoints[5])
         errors.append(float(np.linalg.norm(pred - s.keypoints, axis=1).mean() / ocular))

@@ -1,6 +1,7 @@
 """Photo -> faces -> keypoints in original pixels: the single entry class.
 
-``KeypointDetector`` ties a face detector (pluggable; Haar by default) to the
+``KeypointDetector`` ties a face detector (pluggable; the learned CNN by default, Haar as
+``detector="haar"``) to the
 ONNX keypoint model. Each face is cropped the way the model was trained,
 predicted, then re-cropped around its own first prediction (upright, centred)
 and predicted again: the refinement pass removes most of the detector's box
@@ -23,7 +24,7 @@ from .imageio import as_image, to_gray
 from .openness import Openness, openness, openness_dict
 from .pose import Pose, head_pose, pose_dict
 from .runtime import OnnxKeypointModel, check_points
-from .schema import KEYPOINT_NAMES, NUM_LANDMARKS, to_points15
+from .schema import KEYPOINT_NAMES, NUM_LANDMARKS, flip_keypoints, to_points15
 
 # Keypoints whose face frame is under this fraction of the side the detector's box implies
 # mark a box on part of a face (a mouth with the tongue out) or on no face (a logo, a hair clip,
@@ -41,6 +42,15 @@ MIN_KEYPOINT_SCALE = 0.67
 #: score 0.56 against her face's 0.97; it drew sunglasses on her collar) and a false alarm on a
 #: hand below a face in HELEN 2212956363_1.jpg (0.53, score 0.40 against 0.63).
 MAX_FRAME_OVERLAP = 0.5
+
+#: Mirror gate for detections that carry five points (the learned detector): a detection whose
+#: final keypoints and those predicted on the mirrored crop differ by more than this (mean over the
+#: 15 points, in crop sides) is dropped. A face gives the model the same answer both ways; a dog,
+#: a fist or a pattern does not. Chosen on the detector's training pictures and synthetic crowds of
+#: training faces (docs/detector.md): on their detections of score >= 0.3, 95% of the true faces
+#: are under 0.013 and half of the false alarms over 0.04; at 0.02 the false alarms fall about 5x for
+#: 0.3-2% of the faces.
+MAX_MIRROR_GAP = 0.02
 
 
 @dataclass
@@ -151,6 +161,8 @@ class KeypointDetector:
     the face their box implies (:data:`MIN_KEYPOINT_SCALE`; 0 keeps all).
     ``verifier``: face/non-face model that drops detector false alarms ("default" = the
     shipped one, None = keep every detection); ``min_face_prob`` is its threshold.
+    ``max_mirror_gap``: the mirror gate (:data:`MAX_MIRROR_GAP`) for detections with five points
+    (the learned detector; Haar's boxes are not gated); None turns it off.
     ``skip_first_pass``: when the detector gives five points (the learned one), the first crop
     comes from them; True also skips the first keypoint pass (``refine`` passes in all instead of
     ``refine + 1``: one model pass less per face, but 3.68% NME instead of 3.47% on the 300-W +
@@ -162,7 +174,7 @@ class KeypointDetector:
                  detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = 0.25,
                  flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, points: int = 15,
-                 skip_first_pass: bool = False) -> None:
+                 skip_first_pass: bool = False, max_mirror_gap: float | None = MAX_MIRROR_GAP) -> None:
         points = check_points(points)
         self.model = (model if isinstance(model, OnnxKeypointModel)
                       else OnnxKeypointModel(model, threads=threads, points=points))
@@ -172,6 +184,7 @@ class KeypointDetector:
         self.flip = flip
         self.min_keypoint_scale = min_keypoint_scale
         self.skip_first_pass = skip_first_pass
+        self.max_mirror_gap = max_mirror_gap
         if verifier == "default":
             # kept for the learned detector too: on dlib's group photos it drops 2 of its 3 false
             # alarms and no face (docs/detector.md)
@@ -191,11 +204,10 @@ class KeypointDetector:
         # With skip_first_pass, a detector's five points stand in for the first keypoint pass
         # (docs/detector.md measures both).
         pointed = self.skip_first_pass and all(d.points is not None for d in dets)
-        kps = self.keypoints_from_frames(gray, frames, crops=crops,
-                                         refine=max(self.refine - 1, 0) if pointed else None)
+        kps, ok = self.gated_keypoints(gray, dets, frames, crops, refine=max(self.refine - 1, 0) if pointed else None)
         size = (int(img.shape[1]), int(img.shape[0]))
-        faces = [Face(tuple(float(v) for v in d.box), d.score, k, image_size=size) for d, k, f in zip(dets, kps, frames)
-                 if self.spans_face(k, f)]
+        faces = [Face(tuple(float(v) for v in d.box), d.score, k, image_size=size)
+                 for d, k, good in zip(dets, kps, ok) if good]
         faces = one_per_face(faces)
         faces.sort(key=lambda f: -f.size)
         return faces
@@ -215,6 +227,32 @@ class KeypointDetector:
             crops = crops[keep]
         return dets, frames, crops
 
+    def gated_keypoints(self, gray: np.ndarray, dets: list[Detection], frames: list[Frame],
+                        crops: np.ndarray | None = None, refine: int | None = None,
+                        flip: bool | None = None) -> tuple[np.ndarray, list[bool]]:
+        """Keypoints for verified detections (:meth:`keypoints_from_frames`) and whether each one
+        passes the keypoint gates: :meth:`spans_face`, and for detections with five points the mirror
+        gate (``max_mirror_gap``), which needs the final pass mirror-averaged (so it is, whatever
+        ``flip`` says, when the gate applies)."""
+        gated = self.max_mirror_gap is not None and any(d.points is not None for d in dets)
+        gaps: list[np.ndarray] = []
+        kps = self.keypoints_from_frames(gray, frames, refine=refine, crops=crops, flip=True if gated else flip,
+                                         gaps=gaps)
+        ok = [self.spans_face(k, f) for k, f in zip(kps, frames)]
+        if gated:
+            ok = [o and (d.points is None or float(g) <= self.max_mirror_gap) for o, d, g in zip(ok, dets, gaps[-1])]
+        return kps, ok
+
+    def _mirror_pair(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints averaged over the crops and their mirror images (as
+        :func:`~facekeypoints.geometry.mirror_average`) and, per crop, the mean distance between the
+        two halves' 15 keypoints in crop sides (the mirror gate's measure)."""
+        n = len(crops)
+        both = self.model.predict(np.concatenate([crops, crops[:, :, ::-1]]))
+        a, b = both[:n], flip_keypoints(both[n:], crops.shape[2])
+        gap = np.linalg.norm(to_points15(a) - to_points15(b), axis=-1).mean(-1) / crops.shape[2]
+        return (a + b) / 2, gap
+
     def spans_face(self, keypoints: np.ndarray, frame: Frame) -> bool:
         """Whether keypoints predicted in a detection's crop ``frame`` span the face its box implies
         (:data:`MIN_KEYPOINT_SCALE`)."""
@@ -228,25 +266,31 @@ class KeypointDetector:
         return self.keypoints_from_frames(gray, [frame_from_box(b) for b in boxes])
 
     def keypoints_from_frames(self, gray: np.ndarray, frames: list[Frame], refine: int | None = None,
-                              crops: np.ndarray | None = None, flip: bool | None = None) -> np.ndarray:
+                              crops: np.ndarray | None = None, flip: bool | None = None,
+                              gaps: list | None = None) -> np.ndarray:
         """Predict in the given crop frames (``crops``: those frames already cut), then
         refine ``refine`` times around each prediction; ``flip`` (default: the detector's
-        setting) mirror-averages the final pass. Each refined frame is built from the 15 keypoints
-        (derived from 68 landmarks), as the models were trained."""
+        setting) mirror-averages the final pass (``gaps``, a list: gets the mirror gap per face,
+        :meth:`_mirror_pair`). Each refined frame is built from the 15 keypoints (derived from 68
+        landmarks), as the models were trained."""
         if not frames:
             return np.zeros((0, self.points, 2), np.float32)
         passes = self.refine if refine is None else refine
         flip = self.flip if flip is None else flip
-        kps = self._predict(gray, frames, crops, flip and passes == 0)
+        kps = self._predict(gray, frames, crops, flip and passes == 0, gaps)
         for i in range(passes):
             frames = [frame_from_keypoints(k, rotate=True) for k in kps]
-            kps = self._predict(gray, frames, flip=flip and i == passes - 1)
+            kps = self._predict(gray, frames, flip=flip and i == passes - 1, gaps=gaps)
         return kps
 
     def _predict(self, gray: np.ndarray, frames: list[Frame], crops: np.ndarray | None = None,
-                 flip: bool = False) -> np.ndarray:
+                 flip: bool = False, gaps: list | None = None) -> np.ndarray:
         if crops is None:
             crops = np.stack([crop(gray, f) for f in frames])
-        pred = mirror_average(self.model.predict, crops) if flip else self.model.predict(crops)
+        if flip and gaps is not None:
+            pred, gap = self._mirror_pair(crops)
+            gaps.append(gap)
+        else:
+            pred = mirror_average(self.model.predict, crops) if flip else self.model.predict(crops)
         return np.stack([f.to_image(p) for f, p in zip(frames, pred)])
 

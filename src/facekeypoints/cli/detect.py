@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"write-up's cascade) (default: {DEFAULT_DETECTOR})")
     p.add_argument("--fast", action="store_true",
                    help="the detector's fast preset for portraits (haar: HaarDetector.fast(), misses faces under ~48 px "
-                        "in a 640 px photo; learned: 256 px instead of 320)")
+                        "in a 640 px photo; learned: one pass at 256 px instead of two at 224 and 448)")
     p.add_argument("--workers", type=int_at_least(0), default=1,
                    help="processes over the inputs (0 = one per CPU); output is the same, in input order")
     add_points_option(p)

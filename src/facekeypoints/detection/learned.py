@@ -2,10 +2,13 @@
 (``fkp train-detector``, docs/detector.md), shipped as ``models/detector.onnx`` and run
 with onnxruntime (no torch).
 
-The photo is shrunk (or enlarged) to ``max_side`` pixels on its longer side, padded to a
+The photo is shrunk (or enlarged) so its longer side has a pass's ``side`` pixels, padded to a
 multiple of 32, and the network gives per stride-8 cell a face-centre probability (already
 peak-picked by a 3x3 max-pool inside the graph), the centre's offset, the box side and five
-points. Peaks over ``score_threshold`` become detections; a greedy NMS removes duplicates.
+points. The default runs two passes (:data:`DEFAULT_SCALES`): a coarse one (224 px) keeps the
+faces of 40 px and more there (big faces, which the network scores best at that scale), a fine
+one (448 px) the smaller faces (crowds); peaks over each pass's threshold become detections and
+one greedy NMS merges them. docs/detector.md says how the settings were chosen.
 
 Box convention (the one the detector learnt and the tests measure, :func:`box_from_points`):
 a square, axis-aligned box computed from the five points alone, so every data source (68-point
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -82,6 +86,24 @@ def default_detector_path() -> Path:
     return Path(str(resources.files("facekeypoints") / "models" / "detector.onnx"))
 
 
+def _scale_factor(shape: tuple[int, ...], max_side: int, max_upscale: float = 2.0) -> float:
+    return min(max_side / max(shape[0], shape[1]), max_upscale)
+
+
+def _resize(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to (w, h): area averaging when shrinking under 0.7x (no aliasing), bilinear otherwise
+    (the trainer's own rule when it warps pictures onto its canvases)."""
+    r = size[0] / max(src.shape[1], 1)
+    return cv2.resize(src, size, interpolation=cv2.INTER_AREA if r < 0.7 else cv2.INTER_LINEAR)
+
+
+def _pad(small: np.ndarray) -> np.ndarray:
+    nh, nw = small.shape[:2]
+    x = np.zeros((1, 1, -(-nh // 32) * 32, -(-nw // 32) * 32), np.float32)
+    np.multiply(small, np.float32(1 / 255), out=x[0, 0, :nh, :nw])
+    return x
+
+
 def letterbox(gray: np.ndarray, max_side: int, max_upscale: float = 2.0) -> tuple[np.ndarray, float]:
     """Resize so the longer side is ``max_side`` (small pictures enlarged at most ``max_upscale``
     times: their faces fill them, and the network learnt faces up to ~220 px) and pad
@@ -89,13 +111,24 @@ def letterbox(gray: np.ndarray, max_side: int, max_upscale: float = 2.0) -> tupl
 
     Returns the (1, 1, H, W) float32 input in [0, 1] and the scale factor applied."""
     h, w = gray.shape[:2]
-    f = min(max_side / max(h, w), max_upscale)
+    f = _scale_factor(gray.shape, max_side, max_upscale)
     nw, nh = max(int(round(w * f)), 1), max(int(round(h * f)), 1)
-    small = cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-    ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
-    x = np.zeros((1, 1, ph, pw), np.float32)
-    x[0, 0, :nh, :nw] = small * np.float32(1 / 255)
-    return x, f
+    return _pad(_resize(gray, (nw, nh))), f
+
+
+def pyramid(gray: np.ndarray, factors: list[float]) -> dict[float, np.ndarray]:
+    """The letterboxed inputs for several scale factors (one per distinct factor).
+    Each level is resized from the smallest one already made that is larger (a 640 px frame's
+    224 px level from its 448 px one: an exact halving, much cheaper than from the frame)."""
+    h, w = gray.shape[:2]
+    made: list[tuple[float, np.ndarray]] = []
+    out: dict[float, np.ndarray] = {}
+    for f in sorted(set(factors), reverse=True):
+        src = next((img for g, img in reversed(made) if g >= f), gray)
+        small = _resize(src, (max(int(round(w * f)), 1), max(int(round(h * f)), 1)))
+        made.append((f, small))
+        out[f] = _pad(small)
+    return out
 
 
 def decode(out: np.ndarray, score_threshold: float, max_faces: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,9 +150,10 @@ def decode(out: np.ndarray, score_threshold: float, max_faces: int = 200) -> tup
     return scores.astype(np.float32), boxes, pts
 
 
-def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    """Greedy NMS over (N, 4) boxes sorted by ``scores``; returns kept indices."""
-    order = list(np.argsort(-scores))
+def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float, rank: np.ndarray | None = None) -> list[int]:
+    """Greedy NMS over (N, 4) boxes sorted by ``scores`` (by ``rank`` first, lower first, when given);
+    returns kept indices."""
+    order = list(np.argsort(-scores, kind="stable") if rank is None else np.lexsort((-scores, rank)))
     keep: list[int] = []
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     while order:
@@ -136,6 +170,27 @@ def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     return keep
 
 
+@dataclass(frozen=True)
+class Scale:
+    """One pass of the detector: the photo resized so its longer side is ``side`` px (small pictures
+    enlarged at most ``max_upscale`` times), peaks of face probability >= ``threshold`` kept when their box side, in
+    this pass's pixels, lies in [``min_face``, ``max_face``)."""
+
+    side: int
+    threshold: float = 0.5
+    min_face: float = 0.0
+    max_face: float = math.inf
+    max_upscale: float = 2.0
+
+
+#: The default passes (docs/detector.md: chosen on training pictures and synthetic crowds of
+#: training faces): faces of 32 px and more at 224 px, those under 100 px at 448 px (never enlarged:
+#: on small pictures it found specks). The bands overlap because the two passes' size estimates of
+#: one face differ by up to ~15%: with 40 / 80 a ~115 px face in a 640 px frame fell between them.
+#: Where both see a face, the 224 px box is kept (:meth:`LearnedDetector.raw`).
+DEFAULT_SCALES = (Scale(224, 0.3, 32.0), Scale(448, 0.3, 0.0, 100.0, max_upscale=1.0))
+
+
 class LearnedDetector:
     """The shipped CNN face detector: ``gray or BGR image -> list[Detection]``.
 
@@ -143,37 +198,59 @@ class LearnedDetector:
     face probability (0-1) as ``score``, the five points (``FIVE_POINTS`` order, image pixels)
     and ``angle`` = 0 (the roll is in the points; the pipeline decides how to use them).
 
-    ``max_side``: the longer side the photo is resized to (320; it was trained on faces from 10 px
-    there, but faces under ~30 px, 60 px in a 640 px photo, are often missed: docs/detector.md). ``score_threshold``: minimum face probability. ``threads``:
-    onnxruntime intra-op threads (None = its default).
+    ``scales``: the passes (:class:`Scale`; default :data:`DEFAULT_SCALES`). ``max_side`` /
+    ``score_threshold``: a single pass at that side and threshold instead (the detector before the
+    two-pass default: ``max_side=320, score_threshold=0.5``). ``nms_iou``: the NMS overlap over all
+    passes. ``threads``: onnxruntime intra-op threads (None = its default).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, max_side: int = 320, score_threshold: float = 0.5,
-                 nms_iou: float = 0.4, threads: int | None = None, verify: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, max_side: int | None = None,
+                 score_threshold: float | None = None, nms_iou: float = 0.4, threads: int | None = None,
+                 verify: bool = True, scales: tuple[Scale, ...] | None = None) -> None:
         self.path = Path(path) if path is not None else default_detector_path()
         self.session, self.meta = onnx_session(self.path, threads, verify)
         self.input_name = self.session.get_inputs()[0].name
-        self.max_side = int(max_side)
-        self.score_threshold = float(score_threshold)
+        if max_side is not None or score_threshold is not None:
+            scales = (Scale(int(max_side or 320), float(0.5 if score_threshold is None else score_threshold)),)
+        self.scales = tuple(DEFAULT_SCALES if scales is None else scales)
+        if not self.scales:
+            raise ValueError("LearnedDetector needs at least one scale")
         self.nms_iou = float(nms_iou)
 
     @classmethod
     def fast(cls, threads: int | None = None, **kw) -> LearnedDetector:
-        """Portraits and webcams: detect at 256 px on the long side (faces from about 35 px in a 640 px photo)."""
-        return cls(**{"max_side": 256, "threads": threads, **kw})
+        """Portraits and webcams: one pass at 256 px on the long side, threshold 0.5 (faces from about
+        35 px in a 640 px photo)."""
+        return cls(**{"max_side": 256, "score_threshold": 0.5, "threads": threads, **kw})
 
     def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores (N,), boxes (N, 4) and points (N, 5, 2) in image pixels, after NMS, best first."""
         gray = _gray8(image)
         if gray.size == 0:
             return np.zeros(0, np.float32), np.zeros((0, 4)), np.zeros((0, 5, 2))
-        x, f = letterbox(gray, self.max_side)
-        out = self.session.run(None, {self.input_name: x})[0][0]
-        scores, boxes, pts = decode(out, self.score_threshold)
+        factors = [_scale_factor(gray.shape, sc.side, sc.max_upscale) for sc in self.scales]
+        inputs = pyramid(gray, factors)
+        outs: dict[float, np.ndarray] = {}
+        got = []
+        for sc, f in zip(self.scales, factors):
+            if f not in outs:  # a small picture is enlarged at most 2x: two passes may see the same input
+                outs[f] = self.session.run(None, {self.input_name: inputs[f]})[0][0]
+            scores, boxes, pts = decode(outs[f], sc.threshold)
+            side = boxes[:, 2] - boxes[:, 0]
+            m = (side >= sc.min_face) & (side < sc.max_face)
+            got.append((scores[m], boxes[m] / f, pts[m] / f))
+        rank = np.concatenate([np.full(len(g[0]), i) for i, g in enumerate(got)])
+        scores = np.concatenate([g[0] for g in got])
+        boxes = np.concatenate([g[1] for g in got]).reshape(-1, 4)
+        pts = np.concatenate([g[2] for g in got]).reshape(-1, 5, 2)
         if len(scores) == 0:
             return scores, boxes, pts
-        keep = nms_indices(boxes, scores, self.nms_iou)
-        return scores[keep], boxes[keep] / f, pts[keep] / f
+        # where two passes' size bands overlap, the first (coarser) pass's box is kept: it sees the face
+        # whole, while the finer one can box part of a big face confidently (300-W 1204062305_1.jpg: 0.91
+        # on a box half the face's size, against 0.77 on the right one)
+        keep = nms_indices(boxes, scores, self.nms_iou, rank)
+        kept = sorted(keep, key=lambda i: -scores[i])
+        return scores[kept], boxes[kept], pts[kept]
 
     def __call__(self, gray: np.ndarray) -> list[Detection]:
         scores, boxes, pts = self.raw(gray)

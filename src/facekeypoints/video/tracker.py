@@ -1,7 +1,8 @@
 """Face tracking for video: detect rarely, follow faces by their own keypoints, smooth.
 
 Running the face detector on every frame is slow (a Haar pass over 640x480 costs
-more than ten keypoint predictions) and jittery (its boxes jump). The tracker
+more than ten keypoint predictions; the learned detector's two passes about one) and
+jittery (its boxes jump). The tracker
 instead:
 
 1. runs the detector on the first frame, then every ``detect_every`` frames (to
@@ -17,7 +18,7 @@ instead:
    ``verify_every`` frames, runs the Haar cascade on a small upright patch around
    the face (about 1 ms) to re-seed a track that drifted;
 4. gates detections as ``KeypointDetector.detect`` does (the verifier, keypoints that
-   span the face the box implies), matches them to tracks by overlap (IoU or centre
+   span the face the box implies, the mirror gate for the learned detector's), matches them to tracks by overlap (IoU or centre
    distance), keeps ids, gives new faces new ids and drops tracks that are lost and
    not re-detected;
 5. smooths each track's keypoints over time (:mod:`facekeypoints.video.smoothing`),
@@ -184,8 +185,9 @@ def video_detector(model: str | None = None, detect_side: int = 400, threads: in
 class VideoTracker:
     """Keypoints for a stream of frames, with stable face ids and temporal smoothing.
 
-    ``detector``: a :class:`KeypointDetector` (default: the shipped model with a Haar
-    detector that works on a copy at most ``detect_side`` pixels wide and skips rotated retries).
+    ``detector``: a :class:`KeypointDetector` (default: :func:`video_detector`: the shipped model with
+    ``DEFAULT_DETECTOR``, the learned CNN; ``detect_side`` only matters for Haar, which then works on a
+    copy at most that many pixels wide and skips rotated retries).
     ``detect_every``: full-frame detection period in frames while faces are tracked (new faces).
     ``search_every``: detection period while no face is tracked.
     ``verify_every``: frames between local Haar checks of each track.
@@ -296,15 +298,16 @@ class VideoTracker:
             if tr.lost:
                 self.stats["lost"] += 1
 
-    def _plausible(self, kp: np.ndarray, fr: Frame, shape: tuple[int, ...]) -> Frame | None:
-        """Cheap sanity checks of a prediction made in the crop ``fr``; the keypoints' frame, or None."""
+    def _plausible(self, kp: np.ndarray, fr: Frame, shape: tuple[int, ...], scale: float = 1.35) -> Frame | None:
+        """Cheap sanity checks of a prediction made in the crop ``fr``; the keypoints' frame, or None.
+        ``scale``: how much the keypoints' frame may differ in size from ``fr``."""
         if not np.isfinite(kp).all():
             return None
         c = fr.to_crop(to_points15(kp))  # 96 px upright crop: eyes ~36 px apart, mouth ~35 px below them
         if c[_LE, 0] - c[_RE, 0] < 12 or c[_MOUTH, 1].mean() - (c[_LE, 1] + c[_RE, 1]) / 2 < 10:
             return None
         new = frame_from_keypoints(kp, rotate=True)
-        if new.side < self.min_face or _disagree(new, fr, centre=0.35, scale=1.35):
+        if new.side < self.min_face or _disagree(new, fr, centre=0.35, scale=scale):
             return None
         if abs(math.remainder(new.angle - fr.angle, 2 * math.pi)) > math.radians(30):
             return None
@@ -366,8 +369,11 @@ class VideoTracker:
         def seed(d: Detection) -> tuple[np.ndarray, Frame] | None:
             """Keypoints for a detection, or None when they do not make a plausible face in its box."""
             fr = detection_frame(d)
-            kp = self.detector.keypoints_from_frames(gray, [fr])[0]
-            new = self._plausible(kp, fr, gray.shape) if self.detector.spans_face(kp, fr) else None
+            kps, ok = self.detector.gated_keypoints(gray, [d], [fr])  # the photo pipeline's keypoint gates
+            kp = kps[0]
+            # a five-point frame's side errs more than Haar's box (log-side spread 0.11 against the
+            # keypoints' frame, a 300-W face 1.42x off): allow 1.6x (the mirror gate has vetted it)
+            new = self._plausible(kp, fr, gray.shape, scale=1.6 if d.points is not None else 1.35) if ok[0] else None
             return None if new is None else (kp, new)
 
         kept = list(self.tracks)

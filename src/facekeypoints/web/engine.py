@@ -148,7 +148,7 @@ class Engine:
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="fkp-web")
 
     def detector(self, points: int = 15) -> KeypointDetector:
-        """This thread's detector: own Haar cascades, shared ONNX model (``points`` 68: the landmark model)."""
+        """This thread's detector (its own face detector session or cascades), shared ONNX model (``points`` 68: the landmark model)."""
         if points != 15:
             dets = self._local.__dict__.setdefault("by_points", {})
             if points not in dets:
@@ -218,7 +218,8 @@ def _make_tracker(engine: Engine, points: int = 15) -> Any | None:
         return VideoTracker()
     from ..detection import DEFAULT_DETECTOR, HaarDetector, make_detector
 
-    # The tracker's own default (Haar: small detection copy, no rotated retries), but on the shared model.
+    # The tracker's own detectors (learned: as in photos; Haar: small detection copy, no rotated retries),
+    # but on the shared model.
     name = engine.settings.detector or DEFAULT_DETECTOR
     face_det = (HaarDetector(max_side=480, retry_angles=(), profile=False) if name.startswith("haar")
                 else make_detector(name, threads=engine.settings.threads))

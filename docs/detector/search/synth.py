@@ -1,0 +1,74 @@
+"""Synthetic crowds from training pictures only: 512x384 canvases of 3x3-5x5 mosaics
+(data.synthesize's tile placer), raw peaks cached at several scales."""
+import pickle, sys, time
+from pathlib import Path
+import cv2, numpy as np
+sys.path.insert(0, "src")
+from facekeypoints.detection.learned import LearnedDetector, letterbox, decode
+from facekeypoints.imageio import read_image
+from facekeypoints.training.data.landmarks import in_validation
+from facekeypoints.training.detector.data import (_mtfl, SPLIT_SEED, VAL_FRACTION, _teacher_labels, _merge_teacher,
+    _labelled_photos, _key, Photo, SynthConfig, _place, _pick, pools_of, box_from_points)
+
+SCALES = [160, 224, 256, 320, 384, 448, 512, 640]
+data = Path("../shared/data")
+det = LearnedDetector(threads=1)
+rng = np.random.default_rng(1)
+lab = _labelled_photos(data)
+teach = _teacher_labels(lab, None, Path.home() / ".cache/fkp-detector", data)
+photos = []
+tr = [x for x in lab if not in_validation(x[3], VAL_FRACTION, SPLIT_SEED)]
+for k in rng.choice(len(tr), 700, replace=False):
+    img, p5, source, group = tr[k]
+    faces, ign = _merge_teacher(p5, teach.get(_key(img, data), []))
+    g = cv2.cvtColor(read_image(img), cv2.COLOR_BGR2GRAY)
+    f = min(1.0, 400 / max(g.shape))
+    if f < 1:
+        g = cv2.resize(g, (round(g.shape[1] * f), round(g.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    photos.append(Photo(g, faces * f, ign * f, source, str(img)))
+mt = [m for m in _mtfl(data) if not in_validation(m[3], VAL_FRACTION, SPLIT_SEED)]
+for k in rng.choice(len(mt), 300, replace=False):
+    img, p5, _, _ = mt[k]
+    photos.append(Photo(cv2.cvtColor(read_image(img), cv2.COLOR_BGR2GRAY), p5[None], np.zeros((0, 4), np.float32), "mtfl", str(img)))
+pools = pools_of(photos)
+cfg = SynthConfig(min_face=12.0, background_p=0.15)
+
+def canvas(W=512, H=384):
+    nx = int(rng.integers(3, 6)); ny = max(2, round(nx * 0.75))
+    ex = np.linspace(0, W, nx + 1).round().astype(int); ey = np.linspace(0, H, ny + 1).round().astype(int)
+    c = np.zeros((H, W), np.uint8); faces, ignore = [], []
+    for r in range(ny):
+        for q in range(nx):
+            x0, x1, y0, y1 = ex[q], ex[q + 1], ey[r], ey[r + 1]
+            tile, pts, ign = _place(_pick(rng, pools, cfg), x1 - x0, y1 - y0, 4, rng, cfg)
+            c[y0:y1, x0:x1] = tile
+            off = np.array([x0, y0], np.float32)
+            for p in pts:
+                p = p + off; b = box_from_points(p); side = b[2] - b[0]
+                ix = max(0.0, min(b[2], x1) - max(b[0], x0)) * max(0.0, min(b[3], y1) - max(b[1], y0))
+                vis = ix / max(side * side, 1e-6); cc = (b[:2] + b[2:]) / 2
+                if x0 <= cc[0] < x1 and y0 <= cc[1] < y1 and vis >= 0.55 and side >= cfg.min_face:
+                    faces.append(p)
+                elif vis > 0.05:
+                    ignore.append([max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)])
+            for b in ign:
+                b = b + np.concatenate([off, off])
+                bb = [max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)]
+                if bb[2] > bb[0] and bb[3] > bb[1]:
+                    ignore.append(bb)
+    return c, np.array(faces, np.float32).reshape(-1, 5, 2), np.array(ignore, np.float32).reshape(-1, 4)
+
+out = []
+for i in range(300):
+    g, faces, ign = canvas()
+    res = {}
+    for S in SCALES:
+        x, f = letterbox(g, S)
+        o = det.session.run(None, {det.input_name: x})[0][0]
+        s, b, p = decode(o, 0.05, 500)
+        res[S] = (s, b / f, p / f)
+    out.append({"set": "synth_crowd", "path": f"synth{i}", "faces": faces, "ignore": ign, "shape": g.shape, "raw": res, "gray": g})
+    if i < 6:
+        cv2.imwrite(f"runs/synth{i}.jpg", g)
+pickle.dump(out, open("runs/cache_synth.pkl", "wb"))
+print("done", sum(len(o["faces"]) for o in out))
