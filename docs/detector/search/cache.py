@@ -1,17 +1,31 @@
 """Cache raw peaks of the shipped detector at several scales."""
-import pickle, sys, time
+
+import pickle
+import sys
+import time
 from pathlib import Path
-import cv2, numpy as np
+
+import numpy as np
+
 sys.path.insert(0, "src")
-from facekeypoints.detection.learned import LearnedDetector, letterbox, decode, _gray8, FIVE_INDEX, box_from_points
+from facekeypoints.detection.learned import LearnedDetector, _gray8, decode, letterbox
 from facekeypoints.imageio import read_image
-from facekeypoints.training.detector.measure import val_faces, dlib_photos
-from facekeypoints.training.data.landmarks import in_validation, load_300w, load_lfpw, load_udacity
-from facekeypoints.training.detector.data import _mtfl, SPLIT_SEED, VAL_FRACTION, _teacher_labels, _merge_teacher, _labelled_photos, _key
+from facekeypoints.training.data.landmarks import in_validation
+from facekeypoints.training.detector.data import (
+    SPLIT_SEED,
+    VAL_FRACTION,
+    _key,
+    _labelled_photos,
+    _merge_teacher,
+    _mtfl,
+    _teacher_labels,
+)
+from facekeypoints.training.detector.measure import dlib_photos, val_faces
 
 SCALES = [160, 224, 256, 320, 384, 448, 512, 640]
 data = Path("../shared/data")
 det = LearnedDetector(threads=1)
+
 
 def run(gray):
     res = {}
@@ -21,6 +35,7 @@ def run(gray):
         s, b, p = decode(out, 0.05, 500)
         res[S] = (s, b / f, p / f)
     return res
+
 
 items = []  # (set, path, faces(k,5,2), ignore(m,4))
 vf = val_faces(data)

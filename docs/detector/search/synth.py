@@ -1,14 +1,32 @@
 """Synthetic crowds from training pictures only: 512x384 canvases of 3x3-5x5 mosaics
 (data.synthesize's tile placer), raw peaks cached at several scales."""
-import pickle, sys, time
+
+import pickle
+import sys
 from pathlib import Path
-import cv2, numpy as np
+
+import cv2
+import numpy as np
+
 sys.path.insert(0, "src")
-from facekeypoints.detection.learned import LearnedDetector, letterbox, decode
+from facekeypoints.detection.learned import LearnedDetector, decode, letterbox
 from facekeypoints.imageio import read_image
 from facekeypoints.training.data.landmarks import in_validation
-from facekeypoints.training.detector.data import (_mtfl, SPLIT_SEED, VAL_FRACTION, _teacher_labels, _merge_teacher,
-    _labelled_photos, _key, Photo, SynthConfig, _place, _pick, pools_of, box_from_points)
+from facekeypoints.training.detector.data import (
+    SPLIT_SEED,
+    VAL_FRACTION,
+    Photo,
+    SynthConfig,
+    _key,
+    _labelled_photos,
+    _merge_teacher,
+    _mtfl,
+    _pick,
+    _place,
+    _teacher_labels,
+    box_from_points,
+    pools_of,
+)
 
 SCALES = [160, 224, 256, 320, 384, 448, 512, 640]
 data = Path("../shared/data")
@@ -29,14 +47,22 @@ for k in rng.choice(len(tr), 700, replace=False):
 mt = [m for m in _mtfl(data) if not in_validation(m[3], VAL_FRACTION, SPLIT_SEED)]
 for k in rng.choice(len(mt), 300, replace=False):
     img, p5, _, _ = mt[k]
-    photos.append(Photo(cv2.cvtColor(read_image(img), cv2.COLOR_BGR2GRAY), p5[None], np.zeros((0, 4), np.float32), "mtfl", str(img)))
+    photos.append(
+        Photo(
+            cv2.cvtColor(read_image(img), cv2.COLOR_BGR2GRAY), p5[None], np.zeros((0, 4), np.float32), "mtfl", str(img)
+        )
+    )
 pools = pools_of(photos)
 cfg = SynthConfig(min_face=12.0, background_p=0.15)
 
+
 def canvas(W=512, H=384):
-    nx = int(rng.integers(3, 6)); ny = max(2, round(nx * 0.75))
-    ex = np.linspace(0, W, nx + 1).round().astype(int); ey = np.linspace(0, H, ny + 1).round().astype(int)
-    c = np.zeros((H, W), np.uint8); faces, ignore = [], []
+    nx = int(rng.integers(3, 6))
+    ny = max(2, round(nx * 0.75))
+    ex = np.linspace(0, W, nx + 1).round().astype(int)
+    ey = np.linspace(0, H, ny + 1).round().astype(int)
+    c = np.zeros((H, W), np.uint8)
+    faces, ignore = [], []
     for r in range(ny):
         for q in range(nx):
             x0, x1, y0, y1 = ex[q], ex[q + 1], ey[r], ey[r + 1]
@@ -44,9 +70,12 @@ def canvas(W=512, H=384):
             c[y0:y1, x0:x1] = tile
             off = np.array([x0, y0], np.float32)
             for p in pts:
-                p = p + off; b = box_from_points(p); side = b[2] - b[0]
+                p = p + off
+                b = box_from_points(p)
+                side = b[2] - b[0]
                 ix = max(0.0, min(b[2], x1) - max(b[0], x0)) * max(0.0, min(b[3], y1) - max(b[1], y0))
-                vis = ix / max(side * side, 1e-6); cc = (b[:2] + b[2:]) / 2
+                vis = ix / max(side * side, 1e-6)
+                cc = (b[:2] + b[2:]) / 2
                 if x0 <= cc[0] < x1 and y0 <= cc[1] < y1 and vis >= 0.55 and side >= cfg.min_face:
                     faces.append(p)
                 elif vis > 0.05:
@@ -58,6 +87,7 @@ def canvas(W=512, H=384):
                     ignore.append(bb)
     return c, np.array(faces, np.float32).reshape(-1, 5, 2), np.array(ignore, np.float32).reshape(-1, 4)
 
+
 out = []
 for i in range(300):
     g, faces, ign = canvas()
@@ -67,7 +97,17 @@ for i in range(300):
         o = det.session.run(None, {det.input_name: x})[0][0]
         s, b, p = decode(o, 0.05, 500)
         res[S] = (s, b / f, p / f)
-    out.append({"set": "synth_crowd", "path": f"synth{i}", "faces": faces, "ignore": ign, "shape": g.shape, "raw": res, "gray": g})
+    out.append(
+        {
+            "set": "synth_crowd",
+            "path": f"synth{i}",
+            "faces": faces,
+            "ignore": ign,
+            "shape": g.shape,
+            "raw": res,
+            "gray": g,
+        }
+    )
     if i < 6:
         cv2.imwrite(f"runs/synth{i}.jpg", g)
 pickle.dump(out, open("runs/cache_synth.pkl", "wb"))
