@@ -256,3 +256,32 @@ def test_bad_option_values_are_refused_in_one_line(cmd, opt, value):
     # and every option of train and evaluate says what it is for
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices[cmd]
     assert all(a.help for a in sub._actions), [a.dest for a in sub._actions if not a.help]
+
+
+def test_losses_count_present_points_only():
+    from facekeypoints.training.train import SMOOTH_L1_BETA, masked_mse
+
+    pred = torch.tensor([[0.1, -0.2, 5.0, 5.0]])
+    target = torch.zeros(1, 4)
+    mask = torch.tensor([[True, False]])  # the second point is missing: its 5.0s never count
+    assert masked_mse(pred, target, mask).item() == pytest.approx((0.01 + 0.04) / 2)
+    assert masked_mse(pred, target, mask, "l1").item() == pytest.approx((0.1 + 0.2) / 2)
+    # smoothl1: squared within 1 px of the 96x96 crop, L1 beyond, continuous at the switch
+    b = SMOOTH_L1_BETA
+    assert masked_mse(pred, target, mask, "smoothl1").item() == pytest.approx((0.1 - b / 2 + 0.2 - b / 2) / 2)
+    near = torch.tensor([[b / 2, 0.0, 0.0, 0.0]])
+    assert masked_mse(near, torch.zeros(1, 4), torch.tensor([[True, True]]), "smoothl1").item() == pytest.approx(
+        0.5 * (b / 2) ** 2 / b / 4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--augment", "occlude"], "fkp: --augment 'occlude': expected NAME=VALUE"),
+    (["--augment", "occlude=-1"], "fkp: --augment 'occlude=-1': expected NAME=VALUE"),
+    (["--augment", "occlude=nan"], "fkp: --augment 'occlude=nan': expected NAME=VALUE"),
+    (["--augment", "blurr=0.3"], "fkp: unknown augmentation setting 'blurr'"),
+])
+def test_bad_augment_settings_are_one_line(tmp_path, data_dir, args, message):
+    r = _fkp("train", "--data", data_dir / "kaggle_format" / "training.csv", "--out", tmp_path / "r", *args, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines

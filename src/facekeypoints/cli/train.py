@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
     p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
                    help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
+    p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default="mse",
+                   help="error on the coordinates: mse (the seed's), l1, or smoothl1 (squared within 1 px, L1 beyond)")
+    p.add_argument("--augment", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="override augmentation settings (training/data/augment.py AugmentConfig), "
+                        "e.g. detector_jitter=1.2 occlude=0.3")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -70,6 +75,21 @@ def _oversample(items: list[str]) -> dict[str, int]:
     return out
 
 
+def _augment(items: list[str]) -> dict[str, float]:
+    from ..errors import FkpError
+
+    out = {}
+    for it in items:
+        name, _, v = it.partition("=")
+        try:
+            out[name] = float(v)
+        except ValueError:
+            raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number, e.g. occlude=0.3") from None
+        if not name or not out[name] >= 0 or out[name] == float("inf"):
+            raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number >= 0, e.g. occlude=0.3")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from ..fileio import check_output_dir
 
@@ -80,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
                       oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
-                      init=args.init, derived_loss=args.derived_loss)
+                      init=args.init, derived_loss=args.derived_loss, loss=args.loss, augment=_augment(args.augment))
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports
