@@ -285,3 +285,15 @@ def test_bad_augment_settings_are_one_line(tmp_path, data_dir, args, message):
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_fractional_oversampling_draws_a_new_share_each_epoch():
+    from facekeypoints.training.train import sampling_index
+
+    sources = ["300w"] + ["mtfl"] * 8 + ["udacity"]
+    a = sampling_index(sources, {"300w": 3, "mtfl": 0.25}, np.random.default_rng(0))
+    b = sampling_index(sources, {"300w": 3, "mtfl": 0.25}, np.random.default_rng(1))
+    assert len(a) == len(b) == 3 + 2 + 1  # every epoch the same length: a quarter of the 8 MTFL faces
+    assert a.tolist()[:3] == [0, 0, 0] and a[-1] == 9 and all(1 <= i <= 8 for i in a[3:5])
+    assert len(sampling_index(sources, {"mtfl": 1.5}, np.random.default_rng(0))) == 1 + 8 + 4 + 1
+    assert len(sampling_index(sources, {"mtfl": 0})) == 2  # 0 leaves the source out of the main phase

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
                    help="move Udacity's and MTFL's labels onto the 300-W convention for training (data/harmonise.py)")
     p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3"], metavar="SOURCE=K",
-                   help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (default: "
+                   help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (a fraction: that share, "
+                        "a new subset each epoch; default: "
                         "300w=3 lfpw=3, the human-labelled 68-point photos; give the option without values for none)")
     p.add_argument("--focus", default="300w,lfpw", metavar="SOURCE[,SOURCE]",
                    help="after the main epochs, train on these sources' faces alone at a low learning rate "
@@ -49,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
     p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
                    help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
-    p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default="mse",
-                   help="error on the coordinates: mse (the seed's), l1, or smoothl1 (squared within 1 px, L1 beyond)")
+    p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default=None,
+                   help="error on the coordinates: mse, l1, or smoothl1 (squared within 1 px, L1 beyond); "
+                        "default: l1 for integral, mse for the others (seed: the original write-up's)")
     p.add_argument("--augment", nargs="*", default=[], metavar="NAME=VALUE",
                    help="override augmentation settings (training/data/augment.py AugmentConfig), "
                         "e.g. detector_jitter=1.2 occlude=0.3")
@@ -63,15 +65,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _oversample(items: list[str]) -> dict[str, int]:
+def _oversample(items: list[str]) -> dict[str, float]:
     from ..errors import FkpError
 
-    out = {}
+    out: dict[str, float] = {}
     for it in items:
         name, _, k = it.partition("=")
-        if not name or not k.isdigit():
-            raise FkpError(f"--oversample {it!r}: expected SOURCE=K with K a whole number, e.g. 300w=3")
-        out[name] = int(k)
+        try:
+            v = float(k)
+        except ValueError:
+            v = -1.0
+        if not name or not (0 <= v < 1000):
+            raise FkpError(f"--oversample {it!r}: expected SOURCE=K with K a number >= 0, e.g. 300w=3 or mtfl=0.25")
+        out[name] = int(v) if v == int(v) else v
     return out
 
 
