@@ -297,3 +297,11 @@ def test_fractional_oversampling_draws_a_new_share_each_epoch():
     assert a.tolist()[:3] == [0, 0, 0] and a[-1] == 9 and all(1 <= i <= 8 for i in a[3:5])
     assert len(sampling_index(sources, {"mtfl": 1.5}, np.random.default_rng(0))) == 1 + 8 + 4 + 1
     assert len(sampling_index(sources, {"mtfl": 0})) == 2  # 0 leaves the source out of the main phase
+
+
+def test_oversampling_that_draws_nothing_is_one_line(tmp_path, data_dir):
+    """MTFL is validated on but not drawn by default (mtfl=0): alone it needs --oversample mtfl=1."""
+    r = _fkp("train", "--data", data_dir / "mtfl", "--out", tmp_path / "r", "--epochs", "1", timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fkp: --oversample 300w=3 lfpw=3 mtfl=0 draws none"), lines

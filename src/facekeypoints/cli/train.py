@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="integral", choices=["integral", "integral68", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
                         "the 15 derived from them; compact: dense-layer regression; seed: the original write-up")
-    p.add_argument("--epochs", type=non_negative_int, default=80,
+    p.add_argument("--epochs", type=non_negative_int, default=70,
                    help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
                    help="move Udacity's and MTFL's labels onto the 300-W convention for training (data/harmonise.py)")
-    p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3"], metavar="SOURCE=K",
+    p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3", "mtfl=0"], metavar="SOURCE=K",
                    help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (a fraction: that share, "
                         "a new subset each epoch; default: "
                         "300w=3 lfpw=3, the human-labelled 68-point photos; give the option without values for none)")
