@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3", "mtfl=0"], metavar="SOURCE=K",
                    help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (a fraction: that share, "
                         "a new subset each epoch; default: "
-                        "300w=3 lfpw=3, the human-labelled 68-point photos; give the option without values for none)")
+                        "300w=3 lfpw=3, the human-labelled 68-point photos, and mtfl=0: validated on, not drawn; "
+                        "give the option without values for none)")
     p.add_argument("--focus", default="300w,lfpw", metavar="SOURCE[,SOURCE]",
                    help="after the main epochs, train on these sources' faces alone at a low learning rate "
                         "(default: 300w,lfpw; skipped when the data has none)")
