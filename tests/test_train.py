@@ -25,7 +25,8 @@ def short_run(tmp_path_factory, data_dir, cache):
 
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=[str(data_dir / "300w" / "afw")], out=str(out), epochs=6, batch_size=32, limit=256,
-                      cache_dir=cache, val_fraction=0.2, threads=1, oversample={}, focus_epochs=0)
+                      cache_dir=cache, val_fraction=0.2, threads=1, oversample={}, focus_epochs=0,
+                      loss="mse")  # the bounds below were measured with MSE (L1 after 6 epochs of 8 steps: 0.2025)
     train(cfg, log=lambda *_: None)
     return out
 
@@ -256,3 +257,52 @@ def test_bad_option_values_are_refused_in_one_line(cmd, opt, value):
     # and every option of train and evaluate says what it is for
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices[cmd]
     assert all(a.help for a in sub._actions), [a.dest for a in sub._actions if not a.help]
+
+
+def test_losses_count_present_points_only():
+    from facekeypoints.training.train import SMOOTH_L1_BETA, masked_mse
+
+    pred = torch.tensor([[0.1, -0.2, 5.0, 5.0]])
+    target = torch.zeros(1, 4)
+    mask = torch.tensor([[True, False]])  # the second point is missing: its 5.0s never count
+    assert masked_mse(pred, target, mask).item() == pytest.approx((0.01 + 0.04) / 2)
+    assert masked_mse(pred, target, mask, "l1").item() == pytest.approx((0.1 + 0.2) / 2)
+    # smoothl1: squared within 1 px of the 96x96 crop, L1 beyond, continuous at the switch
+    b = SMOOTH_L1_BETA
+    assert masked_mse(pred, target, mask, "smoothl1").item() == pytest.approx((0.1 - b / 2 + 0.2 - b / 2) / 2)
+    near = torch.tensor([[b / 2, 0.0, 0.0, 0.0]])
+    assert masked_mse(near, torch.zeros(1, 4), torch.tensor([[True, True]]), "smoothl1").item() == pytest.approx(
+        0.5 * (b / 2) ** 2 / b / 4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--augment", "occlude"], "fkp: --augment 'occlude': expected NAME=VALUE"),
+    (["--augment", "occlude=-1"], "fkp: --augment 'occlude=-1': expected NAME=VALUE"),
+    (["--augment", "occlude=nan"], "fkp: --augment 'occlude=nan': expected NAME=VALUE"),
+    (["--augment", "blurr=0.3"], "fkp: unknown augmentation setting 'blurr'"),
+])
+def test_bad_augment_settings_are_one_line(tmp_path, data_dir, args, message):
+    r = _fkp("train", "--data", data_dir / "kaggle_format" / "training.csv", "--out", tmp_path / "r", *args, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_fractional_oversampling_draws_a_new_share_each_epoch():
+    from facekeypoints.training.train import sampling_index
+
+    sources = ["300w"] + ["mtfl"] * 8 + ["udacity"]
+    a = sampling_index(sources, {"300w": 3, "mtfl": 0.25}, np.random.default_rng(0))
+    b = sampling_index(sources, {"300w": 3, "mtfl": 0.25}, np.random.default_rng(1))
+    assert len(a) == len(b) == 3 + 2 + 1  # every epoch the same length: a quarter of the 8 MTFL faces
+    assert a.tolist()[:3] == [0, 0, 0] and a[-1] == 9 and all(1 <= i <= 8 for i in a[3:5])
+    assert len(sampling_index(sources, {"mtfl": 1.5}, np.random.default_rng(0))) == 1 + 8 + 4 + 1
+    assert len(sampling_index(sources, {"mtfl": 0})) == 2  # 0 leaves the source out of the main phase
+
+
+def test_oversampling_that_draws_nothing_is_one_line(tmp_path, data_dir):
+    """MTFL is validated on but not drawn by default (mtfl=0): alone it needs --oversample mtfl=1."""
+    r = _fkp("train", "--data", data_dir / "mtfl", "--out", tmp_path / "r", "--epochs", "1", timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # after the loading progress bar
+    assert last.startswith("fkp: --oversample 300w=3 lfpw=3 mtfl=0 draws none") and "--oversample mtfl=1" in last, last

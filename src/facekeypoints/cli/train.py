@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="integral", choices=["integral", "integral68", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
                         "the 15 derived from them; compact: dense-layer regression; seed: the original write-up")
-    p.add_argument("--epochs", type=non_negative_int, default=80,
+    p.add_argument("--epochs", type=non_negative_int, default=70,
                    help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
@@ -37,9 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decay of the weight average that is validated, kept and exported (0 = plain weights)")
     p.add_argument("--harmonise", action=argparse.BooleanOptionalAction, default=True,
                    help="move Udacity's and MTFL's labels onto the 300-W convention for training (data/harmonise.py)")
-    p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3"], metavar="SOURCE=K",
-                   help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (default: "
-                        "300w=3 lfpw=3, the human-labelled 68-point photos; give the option without values for none)")
+    p.add_argument("--oversample", nargs="*", default=["300w=3", "lfpw=3", "mtfl=0"], metavar="SOURCE=K",
+                   help="draw each face of SOURCE (300w, lfpw, mtfl, udacity, kaggle) K times per epoch (a fraction: that share, "
+                        "a new subset each epoch; default: "
+                        "300w=3 lfpw=3, the human-labelled 68-point photos, and mtfl=0: validated on, not drawn; "
+                        "give the option without values for none)")
     p.add_argument("--focus", default="300w,lfpw", metavar="SOURCE[,SOURCE]",
                    help="after the main epochs, train on these sources' faces alone at a low learning rate "
                         "(default: 300w,lfpw; skipped when the data has none)")
@@ -49,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
     p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
                    help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
+    p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default=None,
+                   help="error on the coordinates: mse, l1, or smoothl1 (squared within 1 px, L1 beyond); "
+                        "default: l1 for integral, mse for the others (seed: the original write-up's)")
+    p.add_argument("--augment", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="override augmentation settings (training/data/augment.py AugmentConfig), "
+                        "e.g. detector_jitter=1.2 occlude=0.3")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (--epochs, --focus and --focus-epochs may extend a finished run)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -58,15 +66,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _oversample(items: list[str]) -> dict[str, int]:
+def _oversample(items: list[str]) -> dict[str, float]:
+    from ..errors import FkpError
+
+    out: dict[str, float] = {}
+    for it in items:
+        name, _, k = it.partition("=")
+        try:
+            v = float(k)
+        except ValueError:
+            v = -1.0
+        if not name or not (0 <= v < 1000):
+            raise FkpError(f"--oversample {it!r}: expected SOURCE=K with K a number >= 0, e.g. 300w=3 or mtfl=0.25")
+        out[name] = int(v) if v == int(v) else v
+    return out
+
+
+def _augment(items: list[str]) -> dict[str, float]:
     from ..errors import FkpError
 
     out = {}
     for it in items:
-        name, _, k = it.partition("=")
-        if not name or not k.isdigit():
-            raise FkpError(f"--oversample {it!r}: expected SOURCE=K with K a whole number, e.g. 300w=3")
-        out[name] = int(k)
+        name, _, v = it.partition("=")
+        try:
+            out[name] = float(v)
+        except ValueError:
+            raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number, e.g. occlude=0.3") from None
+        if not name or not out[name] >= 0 or out[name] == float("inf"):
+            raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number >= 0, e.g. occlude=0.3")
     return out
 
 
@@ -80,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
                       oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
-                      init=args.init, derived_loss=args.derived_loss)
+                      init=args.init, derived_loss=args.derived_loss, loss=args.loss, augment=_augment(args.augment))
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports
