@@ -283,17 +283,20 @@ def readme_rows(rep: dict) -> list[str]:
     t, sets = summ["timing"], summ["sets"]
     cmd = "`bash bench/run_all.sh` ([docs/benchmarks.md](docs/benchmarks.md))"
     short = {"fk": "ours, default detector", "haar": "ours, haar", "learned": "ours, learned detector",
-             "model15": "ours, retrained 15-point model", "points68": "ours, points=68", "dlib": "dlib HOG + 68",
+             "model15": "ours, --model15", "points68": "ours, points=68", "dlib": "dlib HOG + 68",
              "mediapipe": "MediaPipe FaceMesh", "centerface": "CenterFace", "mpfd-short": "MediaPipe detector (short)",
              "mpfd-full": "MediaPipe detector (full)"}
     ours = [x for x in rep["systems"] if x["name"].startswith("facekeypoints")]
     peers = [x for x in rep["systems"] if not x["name"].startswith("facekeypoints")]
 
+    def label(x: dict) -> str:  # the --model15 row names its model (the system name ends "model= 15-point SHA")
+        return f"ours, 15-point model {x['name'].rsplit(' ', 1)[-1]}" if x["key"] == "model15" else short[x["key"]]
+
     def speed(x: dict) -> str:
         v = t[x["name"]]
         whole = f"{ms(v['ms_median'])} ms ({ratio(v['ms_vs_dlib'])})" if x["kind"] == "pipeline" else ""
         det = f"detector {ms(v['det_ms_median'])} ms ({ratio(v['det_ms_vs_dlib'])})" if v.get("det_ms_median") else ""
-        return f"{short[x['key']]} " + ", ".join(p for p in (whole, det) if p)
+        return f"{label(x)} " + ", ".join(p for p in (whole, det) if p)
 
     def found(x: dict) -> str:
         n = x["name"]
@@ -301,13 +304,13 @@ def readme_rows(rep: dict) -> list[str]:
                  if g in sets and n in sets[g]]
         fa = sets.get("multi", {}).get(n, {}).get("unmatched", "-")
         dogs = sets.get("dogs", {}).get(n, {}).get("unmatched", "-")
-        return f"{short[x['key']]} {' / '.join(parts)} (+{fa}, dogs {dogs})"
+        return f"{label(x)} {' / '.join(parts)} (+{fa}, dogs {dogs})"
 
     lm, mt = sets.get("300w+lfpw", {}), sets.get("mtfl", {})
 
     def acc(x: dict) -> str:
         n = x["name"]
-        return f"{short[x['key']]} {nme(lm[n].get('nme_common'))} (MTFL {nme(mt.get(n, {}).get('nme_common'))})"
+        return f"{label(x)} {nme(lm[n].get('nme_common'))} (MTFL {nme(mt.get(n, {}).get('nme_common'))})"
 
     pipes = [x for x in rep["systems"] if x["kind"] == "pipeline" and x["name"] in lm and x["key"] not in DETECTOR_VARIANTS]
     common = next((lm[x["name"]]["common"] for x in pipes), "-")
@@ -325,7 +328,7 @@ def readme_rows(rep: dict) -> list[str]:
     if any(x["name"] in l68 for x in ours):
         def r68(x: dict) -> str:
             v = l68[x["name"]]
-            return f"{short[x['key']]} {nme(v['nme'])} (jaw {nme(v['jaw'])}, eyes {nme(v['eyes'])}, mouth {nme(v['mouth'])})"
+            return f"{label(x)} {nme(v['nme'])} (jaw {nme(v['jaw'])}, eyes {nme(v['eyes'])}, mouth {nme(v['mouth'])})"
 
         f68 = next(iter(l68.values()))["faces"]
         out.append(f"| 68-point NME (300-W standard) on the {f68} 300-W + LFPW val faces both found | "
