@@ -6,9 +6,9 @@ The photo is shrunk (or enlarged) so its longer side has a pass's ``side`` pixel
 multiple of 32, and the network gives per stride-8 cell a face-centre probability (already
 peak-picked by a 3x3 max-pool inside the graph), the centre's offset, the box side and five
 points. The default runs two passes (:data:`DEFAULT_SCALES`): a coarse one (224 px) keeps the
-faces of 40 px and more there (big faces, which the network scores best at that scale), a fine
-one (448 px) the smaller faces (crowds); peaks over each pass's threshold become detections and
-one greedy NMS merges them. docs/detector.md says how the settings were chosen.
+faces of 32 px and more there (big faces, which the network scores best at that scale), a fine
+one (448 px) those under 100 px there (crowds); peaks over each pass's threshold become detections
+and one greedy NMS merges them, the coarse pass's box winning where the bands overlap. docs/detector.md says how the settings were chosen.
 
 Box convention (the one the detector learnt and the tests measure, :func:`box_from_points`):
 a square, axis-aligned box computed from the five points alone, so every data source (68-point
