@@ -24,7 +24,7 @@ from facekeypoints.training.detector.data import (
     _pick,
     _place,
     _teacher_labels,
-    box_from_points,
+    label_tile,
     pools_of,
 )
 
@@ -68,23 +68,7 @@ def canvas(W=512, H=384):
             x0, x1, y0, y1 = ex[q], ex[q + 1], ey[r], ey[r + 1]
             tile, pts, ign = _place(_pick(rng, pools, cfg), x1 - x0, y1 - y0, 4, rng, cfg)
             c[y0:y1, x0:x1] = tile
-            off = np.array([x0, y0], np.float32)
-            for p in pts:
-                p = p + off
-                b = box_from_points(p)
-                side = b[2] - b[0]
-                ix = max(0.0, min(b[2], x1) - max(b[0], x0)) * max(0.0, min(b[3], y1) - max(b[1], y0))
-                vis = ix / max(side * side, 1e-6)
-                cc = (b[:2] + b[2:]) / 2
-                if x0 <= cc[0] < x1 and y0 <= cc[1] < y1 and vis >= 0.55 and side >= cfg.min_face:
-                    faces.append(p)
-                elif vis > 0.05:
-                    ignore.append([max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)])
-            for b in ign:
-                b = b + np.concatenate([off, off])
-                bb = [max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)]
-                if bb[2] > bb[0] and bb[3] > bb[1]:
-                    ignore.append(bb)
+            label_tile(pts, ign, (x0, y0, x1, y1), cfg.min_face, faces, ignore)
     return c, np.array(faces, np.float32).reshape(-1, 5, 2), np.array(ignore, np.float32).reshape(-1, 4)
 
 

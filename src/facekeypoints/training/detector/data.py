@@ -306,6 +306,33 @@ def _place(photo: Photo, tw: int, th: int, n: int, rng: np.random.Generator, cfg
     return _photometric(tile, rng), pts.astype(np.float32), np.array(ign, np.float32).reshape(-1, 4)
 
 
+def label_tile(pts, ign, tile: tuple[int, int, int, int], min_face: float, faces: list, ignore: list) -> None:
+    """Sort one placed tile's faces (five points each, tile pixels) into ``faces`` to teach and
+    ``ignore`` boxes (canvas pixels): a face is taught when its box centre lies in the tile
+    ``(x0, y0, x1, y1)``, at least 55% of its box is inside and its side is ``min_face`` or more;
+    one more than 5% visible is ignored (not taught as background); the tile's own ignore boxes
+    ``ign`` are moved and clipped to it."""
+    x0, y0, x1, y1 = tile
+    off = np.array([x0, y0], np.float32)
+    for p in pts:
+        p = p + off
+        b = box_from_points(p)
+        side = b[2] - b[0]
+        ix = max(0.0, min(b[2], x1) - max(b[0], x0)) * max(0.0, min(b[3], y1) - max(b[1], y0))
+        vis = ix / max(side * side, 1e-6)
+        c = (b[:2] + b[2:]) / 2
+        inside = x0 <= c[0] < x1 and y0 <= c[1] < y1
+        if inside and vis >= 0.55 and side >= min_face:
+            faces.append(p)
+        elif vis > 0.05:
+            ignore.append([max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)])
+    for b in ign:
+        b = b + np.concatenate([off, off])
+        bb = [max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)]
+        if bb[2] > bb[0] and bb[3] > bb[1]:
+            ignore.append(bb)
+
+
 def synthesize(pools: dict[str, list[Photo]], rng: np.random.Generator, cfg: SynthConfig):
     """One training canvas: (size, size) uint8, faces (k, 5, 2) to teach, ignore boxes (m, 4)."""
     S = cfg.size
@@ -318,24 +345,7 @@ def synthesize(pools: dict[str, list[Photo]], rng: np.random.Generator, cfg: Syn
             x0, x1, y0, y1 = edges[q], edges[q + 1], edges[r], edges[r + 1]
             tile, pts, ign = _place(_pick(rng, pools, cfg), x1 - x0, y1 - y0, n, rng, cfg)
             canvas[y0:y1, x0:x1] = tile
-            off = np.array([x0, y0], np.float32)
-            for p in pts:
-                p = p + off
-                b = box_from_points(p)
-                side = b[2] - b[0]
-                ix = max(0.0, min(b[2], x1) - max(b[0], x0)) * max(0.0, min(b[3], y1) - max(b[1], y0))
-                vis = ix / max(side * side, 1e-6)
-                c = (b[:2] + b[2:]) / 2
-                inside = x0 <= c[0] < x1 and y0 <= c[1] < y1
-                if inside and vis >= 0.55 and side >= cfg.min_face:
-                    faces.append(p)
-                elif vis > 0.05:
-                    ignore.append([max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)])
-            for b in ign:
-                b = b + np.concatenate([off, off])
-                bb = [max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)]
-                if bb[2] > bb[0] and bb[3] > bb[1]:
-                    ignore.append(bb)
+            label_tile(pts, ign, (x0, y0, x1, y1), cfg.min_face, faces, ignore)
     return canvas, np.array(faces, np.float32).reshape(-1, 5, 2), np.array(ignore, np.float32).reshape(-1, 4)
 
 
