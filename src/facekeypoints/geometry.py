@@ -181,6 +181,13 @@ def mirror_average(predict: Callable[[np.ndarray], np.ndarray], crops: np.ndarra
     model. Costs one more model pass per face, so the photo pipeline does it on the final
     pass only.
     ``predict``: (N, 96, 96) uint8 crops -> (N, 15, 2) crop pixels."""
+    direct, mirrored = mirror_pair(predict, crops)
+    return (direct + mirrored) / 2
+
+
+def mirror_pair(predict: Callable[[np.ndarray], np.ndarray], crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves :func:`mirror_average` averages: keypoints predicted on the crops and on
+    their mirror images (flipped back, left/right names swapped), in one model call."""
     n = len(crops)
     both = predict(np.concatenate([crops, crops[:, :, ::-1]]))
-    return (both[:n] + flip_keypoints(both[n:], crops.shape[2])) / 2
+    return both[:n], flip_keypoints(both[n:], crops.shape[2])

@@ -19,12 +19,12 @@ import numpy as np
 from .detection import Detection, FaceDetector, make_detector
 from .detection.learned import FIVE_INDEX
 from .detection.verifier import OnnxFaceVerifier, default_verifier_path
-from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average
+from .geometry import Frame, crop, frame_from_box, frame_from_keypoints, mirror_average, mirror_pair
 from .imageio import as_image, to_gray
 from .openness import Openness, openness, openness_dict
 from .pose import Pose, head_pose, pose_dict
 from .runtime import OnnxKeypointModel, check_points
-from .schema import KEYPOINT_NAMES, NUM_LANDMARKS, flip_keypoints, to_points15
+from .schema import KEYPOINT_NAMES, NUM_LANDMARKS, to_points15
 
 # Keypoints whose face frame is under this fraction of the side the detector's box implies
 # mark a box on part of a face (a mouth with the tongue out) or on no face (a logo, a hair clip,
@@ -247,9 +247,7 @@ class KeypointDetector:
         """Keypoints averaged over the crops and their mirror images (as
         :func:`~facekeypoints.geometry.mirror_average`) and, per crop, the mean distance between the
         two halves' 15 keypoints in crop sides (the mirror gate's measure)."""
-        n = len(crops)
-        both = self.model.predict(np.concatenate([crops, crops[:, :, ::-1]]))
-        a, b = both[:n], flip_keypoints(both[n:], crops.shape[2])
+        a, b = mirror_pair(self.model.predict, crops)
         gap = np.linalg.norm(to_points15(a) - to_points15(b), axis=-1).mean(-1) / crops.shape[2]
         return (a + b) / 2, gap
 
