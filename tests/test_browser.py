@@ -136,6 +136,20 @@ def colour_counts(rgb: np.ndarray, box: tuple[float, float, float, float], tol: 
     return {k: int((np.abs(region - np.array(c)).max(axis=2) <= tol).sum()) for k, c in KP_RGB.items()}
 
 
+def assert_keypoints_drawn(browser, path: Path, rec: dict) -> tuple[np.ndarray, float]:
+    """The photo canvas shows each side's keypoint colour inside every face box of ``rec``, far more
+    of it than the photo itself has there; returns the canvas pixels (RGB) and their scale (canvas_pixels)."""
+    shot, k = canvas_pixels(browser, "photo-canvas")
+    original = cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (shot.shape[1], shot.shape[0]),
+                          interpolation=cv2.INTER_AREA)
+    for face in rec["faces"]:
+        box = [v * k for v in face["box"]]
+        drawn, before = colour_counts(shot, box), colour_counts(original, box)
+        for side in KP_RGB:
+            assert drawn[side] >= 8 and drawn[side] > 3 * before[side] + 5, (side, drawn, before)
+    return shot, k
+
+
 def test_page_loads(browser, server):
     browser.get(server + "/")
     assert browser.title == "facekeypoints"
@@ -158,15 +172,8 @@ def test_photo_upload_shows_keypoints(browser, server, data_dir, tmp_path):
     assert rows[0].find_elements(By.TAG_NAME, "td")[1].text == "left_eye_center"
     assert "face(s)" in browser.find_element(By.ID, "photo-status").text
     assert browser.find_element(By.ID, "download").is_enabled()
-    shot, k = canvas_pixels(browser, "photo-canvas")
+    shot, k = assert_keypoints_drawn(browser, path, rec)
     cv2.imwrite(str(tmp_path / "photo.png"), cv2.cvtColor(shot, cv2.COLOR_RGB2BGR))
-    original = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    original = cv2.resize(original, (shot.shape[1], shot.shape[0]), interpolation=cv2.INTER_AREA)
-    for face in rec["faces"]:
-        box = [v * k for v in face["box"]]
-        drawn, before = colour_counts(shot, box), colour_counts(original, box)
-        for side in KP_RGB:
-            assert drawn[side] >= 8 and drawn[side] > 3 * before[side] + 5, (side, drawn, before)
 
     # "Download JSON" saves the record the page shows
     browser.find_element(By.ID, "download").click()
@@ -234,14 +241,7 @@ def test_68_points_toggle(browser, server, data_dir):
     rows = browser.find_elements(By.CSS_SELECTOR, "#kp-table tbody tr")
     assert len(rows) == (15 + 68) * len(rec["faces"])
     assert rows[15].find_elements(By.TAG_NAME, "td")[1].text == "p0"
-    shot, k = canvas_pixels(browser, "photo-canvas")
-    original = cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (shot.shape[1], shot.shape[0]),
-                          interpolation=cv2.INTER_AREA)
-    for face in rec["faces"]:
-        box = [v * k for v in face["box"]]
-        drawn, before = colour_counts(shot, box), colour_counts(original, box)
-        for side in KP_RGB:
-            assert drawn[side] >= 8 and drawn[side] > 3 * before[side] + 5, (side, drawn, before)
+    assert_keypoints_drawn(browser, path, rec)
     browser.find_element(By.ID, "tab-cam").click()
     browser.find_element(By.ID, "cam-start").click()
     WebDriverWait(browser, 120).until(
