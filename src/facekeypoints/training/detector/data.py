@@ -13,7 +13,8 @@ Every face is five points (``FIVE_POINTS`` order), and its box follows from them
 * MTFL's 80x80 faces (5 points): tiles of mosaics.
 
 Splits: 300-W by photo id with the keypoint model's rule (``in_validation(group, 0.15, 0)``),
-LFPW by file, Udacity by person, MTFL by person (LFW) or file (net). dlib's group photos
+LFPW by file, Udacity by person, MTFL as ``load_mtfl`` groups it (person for LFW, file for net),
+so the detector and the keypoint model hold out the same faces. dlib's group photos
 and ``dogs.jpg`` (``photos/``) are never read: they are the test of crowds and false alarms.
 """
 
@@ -33,7 +34,7 @@ from tqdm import tqdm
 from ...detection.base import box_iou
 from ...detection.learned import FIVE_FLIP, FIVE_INDEX, box_from_points
 from ...imageio import read_image
-from ..data.landmarks import in_validation, load_300w, load_lfpw, load_udacity
+from ..data.landmarks import in_validation, load_300w, load_lfpw, load_mtfl, load_udacity
 
 VAL_FRACTION = 0.15
 SPLIT_SEED = 0
@@ -139,18 +140,8 @@ def _labelled_photos(data: Path) -> list[tuple[Path, np.ndarray, str, str]]:
 
 
 def _mtfl(data: Path) -> list[tuple[Path, np.ndarray, str, str]]:
-    out = []
-    root = data / "mtfl"
-    for line in (root / "landmarks.txt").read_text().splitlines():
-        parts = line.split()
-        if len(parts) != 11:
-            continue
-        v = np.array([float(t) for t in parts[1:]], np.float32)
-        pts = np.stack([v[:5], v[5:]], 1)[[1, 0, 2, 4, 3]]  # image-left eye first -> subject's left first
-        name = parts[0].replace("\\", "/")
-        group = "mtfl/" + (name.rsplit("_", 1)[0] if name.startswith("lfw") else name)
-        out.append((root / name, pts, "mtfl", group))
-    return out
+    """MTFL's faces from the keypoint loader, so both models hold out the same people and files."""
+    return [(s.image, _five(s.keypoints), "mtfl", s.group) for s in load_mtfl(data / "mtfl")]
 
 
 def _key(img: Path, data: Path) -> str:
