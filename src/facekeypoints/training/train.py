@@ -346,8 +346,7 @@ def _load_resume_state(path: Path, env: ddp.DistEnv) -> dict:
 
 
 def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> dict:
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(cfg.out)  # made once the data is known good: bad data leaves no empty run folder
     last_path, best_path = out / "last.pt", out / "best.pt"
     state = None
     if resume:
@@ -396,6 +395,8 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         raise FkpError(f"--oversample {' '.join(f'{k}={v}' for k, v in cfg.oversample.items())} draws none of the "
                        f"training faces ({', '.join(sorted(set(train_set.sources)))}); give e.g. --oversample mtfl=1")
     key, metric = _score_key(val_set), _score_metric(val_set)
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
     log(f"faces: {len(train_set)} train, {len(val_set)} validation "
         f"({len(set(val_set.groups))} photos/people/rows held out; best model chosen on '{key}' {metric.upper()})")
 
