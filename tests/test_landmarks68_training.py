@@ -165,6 +165,32 @@ def test_loss_layout_trains_68_where_labelled_else_the_derived_15():
     np.testing.assert_allclose(to_keypoints(y).numpy(), want, atol=1e-6)
 
 
+def test_region_weight_moves_emphasis_onto_a_region_of_the_68():
+    torch = pytest.importorskip("torch")
+    from facekeypoints.errors import FkpError
+    from facekeypoints.schema import IBUG68_REGIONS
+    from facekeypoints.training.train import loss_weights, masked_mse, point_weights
+
+    m15 = np.ones((1, 15), bool)
+    m68 = np.ones((1, 68), bool)
+    w = point_weights({"jaw": 3.0}, with68=True)
+    lw = loss_weights(m15, m68, "missing", w)
+    jaw = list(IBUG68_REGIONS["jaw"])
+    assert lw.shape == (1, 83) and (lw[0, jaw] == 3).all() and lw[0, 17:68].sum() == 51 and lw[0, 68:].sum() == 0
+    # the weighted mean: an error on the jaw alone counts 3 of 17 * 3 + 51 weights
+    pred = torch.zeros(1, 166)
+    pred[0, 0] = 0.5  # point 0 (jaw) x
+    got = masked_mse(pred, torch.zeros(1, 166), torch.from_numpy(lw), "l1").item()
+    assert got == pytest.approx(3 * 0.5 / (2 * (17 * 3 + 51)))
+    plain = masked_mse(pred, torch.zeros(1, 166), torch.from_numpy(loss_weights(m15, m68, "missing", None)), "l1")
+    assert plain.item() == pytest.approx(0.5 / (2 * 68))
+    assert point_weights({}, with68=True) is None
+    with pytest.raises(FkpError, match="chin"):
+        point_weights({"chin": 2}, with68=True)
+    with pytest.raises(FkpError, match="integral68"):
+        point_weights({"jaw": 2}, with68=False)
+
+
 @pytest.fixture(scope="module")
 def model68():
     if not MODEL68.is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..schema import IBUG68_REGIONS
 from .options import decay, fraction, non_negative_int, positive_float, positive_int
 
 
@@ -54,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default=None,
                    help="error on the coordinates: mse, l1, or smoothl1 (squared within 1 px, L1 beyond); "
                         "default: l1 for integral, mse for the others (seed: the original write-up's)")
+    p.add_argument("--region-weight", nargs="*", default=[], metavar="REGION=W",
+                   help="integral68: weight of an iBUG region's landmarks in the loss, e.g. jaw=2 "
+                        "(regions: " + ", ".join(IBUG68_REGIONS) + "; the others weigh 1)")
     p.add_argument("--augment", nargs="*", default=[], metavar="NAME=VALUE",
                    help="override augmentation settings (training/data/augment.py AugmentConfig), "
                         "e.g. detector_jitter=1.2 occlude=0.3")
@@ -82,6 +86,23 @@ def _oversample(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _region_weight(items: list[str]) -> dict[str, float]:
+    from ..errors import FkpError
+
+    out = {}
+    for it in items:
+        name, _, v = it.partition("=")
+        try:
+            w = float(v)
+        except ValueError:
+            w = -1.0
+        if name not in IBUG68_REGIONS or not 0 <= w < 1000:
+            raise FkpError(f"--region-weight {it!r}: expected REGION=W with W a number >= 0 and REGION one of "
+                           f"{', '.join(IBUG68_REGIONS)}, e.g. jaw=2")
+        out[name] = w
+    return out
+
+
 def _augment(items: list[str]) -> dict[str, float]:
     from ..errors import FkpError
 
@@ -107,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, optimizer=args.optimizer, val_fraction=args.val_fraction, seed=args.seed, threads=args.threads,
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
                       oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
-                      init=args.init, derived_loss=args.derived_loss, loss=args.loss, augment=_augment(args.augment))
+                      init=args.init, derived_loss=args.derived_loss, loss=args.loss, augment=_augment(args.augment),
+                      region_weight=_region_weight(args.region_weight))
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..errors import FkpError
 from ..fileio import write_json_atomic
-from ..schema import KEYPOINT_NAMES
+from ..schema import IBUG68_REGIONS, KEYPOINT_NAMES
 from . import distributed as ddp
 from .checkpoint import load_checkpoint, predict_crops  # noqa: F401 - re-exported for callers of train
 from .data.augment import AugmentConfig, make_batch
@@ -61,6 +61,7 @@ class TrainConfig:
     init: str | None = None  # start from this exported ONNX model's weights (training/warmstart.py)
     derived_loss: str = "missing"  # integral68: train the derived 15 on faces without 68 labels, or "all"
     loss: str | None = None  # "mse", "l1" or "smoothl1" (L1 beyond 1 px) on the coordinates; default per arch
+    region_weight: dict = field(default_factory=dict)  # integral68: iBUG region -> weight of its points in the loss
 
 
 FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must forget faster
@@ -101,10 +102,10 @@ def _pointwise(diff: torch.Tensor, loss: str) -> torch.Tensor:
 
 
 def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, loss: str = "mse") -> torch.Tensor:
-    """Sum of per-coordinate errors (squared for ``mse``) over present keypoints: a rank's
-    part of the global batch's mean."""
+    """Sum of per-coordinate errors (squared for ``mse``) over present keypoints, each times its
+    weight in ``mask`` (0/1, or :func:`loss_weights`): a rank's part of the global batch's mean."""
     m = mask.repeat_interleave(2, dim=1).to(pred.dtype)
-    return _pointwise(torch.where(m > 0, pred - target, torch.zeros_like(pred)), loss).sum()
+    return (_pointwise(torch.where(m > 0, pred - target, torch.zeros_like(pred)), loss) * m).sum()
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, loss: str = "mse") -> torch.Tensor:
@@ -124,6 +125,30 @@ def loss_mask(m15: np.ndarray, m68: np.ndarray | None, derived: str = "missing")
     if derived == "all":
         return np.concatenate([m68, m15], axis=1)
     return np.concatenate([m68, m15 & ~m68.any(axis=1, keepdims=True)], axis=1)
+
+
+def point_weights(region_weight: dict, with68: bool) -> np.ndarray | None:
+    """Per-target loss weights laid out like :func:`loss_mask` (68 landmarks, then the derived 15):
+    ``region_weight`` maps iBUG regions (``schema.IBUG68_REGIONS``, e.g. ``{"jaw": 2}``) to the
+    weight of their landmarks; the rest weigh 1. None when every weight is 1."""
+    if not region_weight:
+        return None
+    bad = sorted(set(region_weight) - set(IBUG68_REGIONS))
+    if bad:
+        raise FkpError(f"unknown region {bad[0]!r} in --region-weight; choose from {', '.join(IBUG68_REGIONS)}")
+    if not with68:
+        raise FkpError("--region-weight needs a 68-landmark model (--arch integral68)")
+    w = np.ones(68 + len(KEYPOINT_NAMES), np.float32)
+    for name, v in region_weight.items():
+        w[list(IBUG68_REGIONS[name])] = float(v)
+    return w
+
+
+def loss_weights(m15: np.ndarray, m68: np.ndarray | None, derived: str, weights: np.ndarray | None) -> np.ndarray:
+    """:func:`loss_mask` as float weights: each present target's :func:`point_weights` (1 without them).
+    The loss is the weighted mean, so the weights move emphasis between regions, not the scale."""
+    m = loss_mask(m15, m68, derived)
+    return m if weights is None else m * weights
 
 
 def model_targets(pred: torch.Tensor, y15: torch.Tensor, y68: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -321,6 +346,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
         raise FkpError(msg)
     if cfg.loss is not None and cfg.loss not in LOSSES:
         raise FkpError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
+    point_weights(cfg.region_weight, cfg.arch == "integral68")  # refuses unknown regions before any data is read
     bad = sorted(set(cfg.augment) - set(AugmentConfig.__dataclass_fields__))
     if bad:
         raise FkpError(f"unknown augmentation setting {bad[0]!r}; choose from {', '.join(AugmentConfig.__dataclass_fields__)}")
@@ -358,6 +384,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         saved["focus"], saved["focus_epochs"] = cfg.focus, cfg.focus_epochs  # a finished run may gain a focus phase
         saved.setdefault("oversample", {})
         saved.setdefault("loss", "mse")
+        saved.setdefault("region_weight", {})
         cfg = TrainConfig(**saved)
     cfg.loss = loss_name(cfg)  # recorded in the checkpoints and history
     if cfg.threads:
@@ -402,6 +429,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
 
     model = build(cfg.arch)
     with68 = n_points(model) != len(KEYPOINT_NAMES)
+    pw = point_weights(cfg.region_weight, with68)
     if cfg.init and state is None:
         from .warmstart import init_from_onnx
 
@@ -480,7 +508,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
         if env.distributed:
             # same permutation everywhere; own augmentation/dropout streams per rank
             shares = ddp.shard_batches(order, cfg.batch_size, env.rank, env.world)
-            counts = [2.0 * float(loss_mask(cur.mask[b], cur.mask68[b] if with68 else None, cfg.derived_loss).sum())
+            counts = [2.0 * float(loss_weights(cur.mask[b], cur.mask68[b] if with68 else None, cfg.derived_loss, pw).sum())
                       for b in (order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size))]
             weights = [1.0 if len(s) else 0.0 for s in shares]  # an empty share runs one face at weight 0
             batches = [np.sort(s if len(s) else order[i * cfg.batch_size:][:1]) for i, s in enumerate(shares)]
@@ -501,7 +529,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             x = torch.from_numpy(imgs).to(env.device).float().div_(255).unsqueeze(1)
             y = normalise(torch.from_numpy(np.nan_to_num(kps)).reshape(len(kps), -1)).to(env.device)
             y68 = None if k68 is None else normalise(torch.from_numpy(np.nan_to_num(k68)).reshape(len(k68), -1)).to(env.device)
-            m = torch.from_numpy(loss_mask(msk, m68, cfg.derived_loss)).to(env.device)
+            m = torch.from_numpy(loss_weights(msk, m68, cfg.derived_loss, pw)).to(env.device)
             with torch.autocast(env.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
                 pred, y = model_targets(net(x).float(), y, y68)
             if env.distributed:
