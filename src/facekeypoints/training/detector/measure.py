@@ -81,13 +81,16 @@ VARIANTS = {"learned-320": ({"max_side": 320, "score_threshold": 0.5}, {"max_mir
 
 
 def _pipeline(name: str, threads: int = 1) -> KeypointDetector:
-    """A registered detector name, a :data:`VARIANTS` name, or ``NAME+verifier`` (the verifier CNN
-    kept on another detector's boxes; the pipeline keeps it by default)."""
+    """A registered detector name, a :data:`VARIANTS` name, ``learned:PATH`` (the default settings with
+    another network, e.g. a new training run's ``detector.onnx``), or ``NAME+verifier`` (the verifier
+    CNN kept on another detector's boxes; the pipeline keeps it by default)."""
     from ...detection.learned import LearnedDetector
     from ...detection.verifier import default_verifier_path
 
     base, _, extra = name.partition("+")
     kw = {"verifier": default_verifier_path()} if extra == "verifier" else {}
+    if base.startswith("learned:"):
+        return KeypointDetector(detector=LearnedDetector(base.partition(":")[2], threads=threads), threads=threads, **kw)
     if base in VARIANTS:
         det_kw, kd_kw = VARIANTS[base]
         return KeypointDetector(detector=LearnedDetector(threads=threads, **det_kw), threads=threads, **kd_kw, **kw)
