@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
 
     frame = make_frame(args.photo, args.iod)
-    det = KeypointDetector(threads=1)
+    det = KeypointDetector(threads=1, flip=False)  # as the video tracker runs it: no mirrored pass
     faces = det.detect(frame)
     if not faces:
         raise SystemExit(f"no face found in the frame made from {args.photo}")
