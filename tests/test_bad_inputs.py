@@ -586,7 +586,7 @@ def test_every_command_shows_defaults():
 
     subs = _subparsers()
     assert all(p.formatter_class is DefaultsHelpFormatter for p in subs.values())
-    assert "(default: 110)" in " ".join(subs["train"].format_help().split())  # the 84-minute default is visible
+    assert "(default: 70)" in " ".join(subs["train"].format_help().split())  # the 50-minute default is visible
 
 
 def test_corpus_size():

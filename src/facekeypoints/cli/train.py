@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="integral", choices=["integral", "integral68", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
                         "the 15 derived from them; compact: dense-layer regression; seed: the original write-up")
-    p.add_argument("--epochs", type=non_negative_int, default=110,
+    p.add_argument("--epochs", type=non_negative_int, default=70,
                    help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,

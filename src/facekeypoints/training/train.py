@@ -39,7 +39,7 @@ class TrainConfig:
     data: list[str]
     out: str = "runs/default"
     arch: str = "integral"
-    epochs: int = 110  # main-phase epochs; each draws every 300-W and LFPW face three times (oversample)
+    epochs: int = 70  # main-phase epochs; each draws every 300-W and LFPW face three times (oversample)
     batch_size: int = 64
     lr: float | None = None  # default per optimizer
     optimizer: str | None = None  # "sgd" (Nesterov) or "adamw"; default: sgd for seed, adamw otherwise
