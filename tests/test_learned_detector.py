@@ -152,34 +152,35 @@ def _group_photo_counts(detect, data_dir) -> tuple[int, int, int]:
 
 
 def test_multi_face_photos_and_false_alarms(learned, data_dir):
-    """The detector alone, two passes at threshold 0.3: 42 of the 43 faces, with 21 false alarms
-    that the pipeline's gates are there to remove (its 448 px pass sees the 20-30 px faces at
-    28-42 px). Through the pipeline: 40 faces, 1 false alarm; without the mirror gate 42 and 13."""
+    """The detector alone (session 7's network), two passes at threshold 0.3: all 43 faces, with 58
+    false alarms that the pipeline's gates are there to remove (its 448 px pass sees the 20-30 px
+    faces at 28-42 px). Through the pipeline: 43 faces, 2 false alarms (a wall socket and a patch
+    beside it in 2008_007676.jpg); without the mirror gate 43 and 22."""
     total, hit, false = _group_photo_counts(learned, data_dir)
     assert total == 43
-    assert hit >= 41, hit
-    assert false <= 25, false
+    assert hit >= 42, hit
+    assert false <= 70, false
     kd = fk.KeypointDetector(detector="learned", threads=1)
     _, hit_p, false_p = _group_photo_counts(kd.detect, data_dir)
-    assert hit_p >= 39 and false_p <= 1, (hit_p, false_p)
+    assert hit_p >= 42 and false_p <= 2, (hit_p, false_p)
     ungated = fk.KeypointDetector(detector="learned", threads=1, max_mirror_gap=None)
     _, hit_u, false_u = _group_photo_counts(ungated.detect, data_dir)
     assert hit_u >= hit_p and false_u >= false_p + 5, (hit_u, false_u)
 
 
-@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the pipeline finds 40 of 43 faces (the detector "
-                                       "alone 42; the mirror gate drops two 37 px faces with its 12 false alarms)")
+@pytest.mark.xfail(strict=True, reason="issue #15 target not met yet: the pipeline finds all 43 faces but makes 2 "
+                                       "false alarms (a wall socket and a patch beside it; the target is at most 1)")
 def test_multi_face_photos_target(learned, data_dir):
     total, hit, false = _group_photo_counts(fk.KeypointDetector(detector="learned", threads=1).detect, data_dir)
     assert hit >= 42 and false <= 1
 
 
 def test_no_face_on_dogs(learned, data_dir):
-    """The detector alone finds 5 "faces" on dogs.jpg; the verifier, the keypoint span and the mirror
-    gate remove them all (without the mirror gate 2 remain). Fragile: one is a dog's face that the
-    448 px pass scores 0.72 and that passes every gate; it goes only because the 224 px pass's box on
-    it (0.36) is kept instead (the coarser pass wins where the bands overlap) and fails the mirror gate."""
-    assert len(learned(fk.read_image(data_dir / "photos" / "dogs.jpg"))) <= 6
+    """The detector alone finds 13 "faces" on dogs.jpg; the verifier, the keypoint span and the mirror
+    gate remove them all. Fragile: one is a dog's face that scores 0.48 at 224 px and 0.81 at 448 px
+    and passes the verifier and the span gate; only the mirror gate drops it, and with the 110-epoch
+    keypoint candidate (docs/training/ablation) it passes that too (mirror gap 0.016)."""
+    assert len(learned(fk.read_image(data_dir / "photos" / "dogs.jpg"))) <= 20
     assert fk.KeypointDetector(detector="learned", threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
     assert fk.KeypointDetector(threads=1).detect(data_dir / "photos" / "dogs.jpg") == []
 
