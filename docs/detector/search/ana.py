@@ -1,3 +1,4 @@
+import pickle
 import sys
 
 import numpy as np
@@ -133,3 +134,15 @@ def score_g(items, passes, labelled_only=False, fa_list=None, **kw):
                     (st, it["path"], float(s[i]), int(k[i]), [round(float(v)) for v in d], F[i].round(3).tolist())
                 )
     return res
+
+
+def grid_items():
+    """The grids' training pictures, with gate features (runs/cache_*_g.pkl from gates.py): the real
+    training photos and Udacity frames, 200 MTFL faces, and the synthetic crowds."""
+    real = pickle.load(open("runs/cache_real_g.pkl", "rb"))
+    synth = pickle.load(open("runs/cache_synth_g.pkl", "rb"))
+    return (
+        [it for it in real if it["set"] in ("train_photo", "train_udacity")]
+        + [it for it in real if it["set"] == "train_mtfl"][:200]
+        + synth
+    )

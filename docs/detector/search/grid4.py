@@ -1,18 +1,11 @@
 import itertools
-import pickle
 import sys
 
 sys.path.insert(0, "docs/detector/search")
 sys.path.insert(0, "src")
 from ana import *
 
-real = pickle.load(open("runs/cache_real_g.pkl", "rb"))
-synth = pickle.load(open("runs/cache_synth_g.pkl", "rb"))
-items = (
-    [it for it in real if it["set"] in ("train_photo", "train_udacity")]
-    + [it for it in real if it["set"] == "train_mtfl"][:200]
-    + synth
-)
+items = grid_items()
 
 
 def gate(vmin, smin, fmax):

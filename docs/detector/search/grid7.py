@@ -1,4 +1,3 @@
-import pickle
 import sys
 
 sys.path.insert(0, "docs/detector/search")
@@ -6,13 +5,7 @@ sys.path.insert(0, "src")
 import ana
 from ana import *
 
-real = pickle.load(open("runs/cache_real_g.pkl", "rb"))
-synth = pickle.load(open("runs/cache_synth_g.pkl", "rb"))
-tr = (
-    [it for it in real if it["set"] in ("train_photo", "train_udacity")]
-    + [it for it in real if it["set"] == "train_mtfl"][:200]
-    + synth
-)
+tr = grid_items()
 g = lambda s, b, p, k, F: (F[:, 0] >= 0.25) & (F[:, 1] >= 0.67) & (F[:, 2] <= 0.02)
 orig = ana.nms_indices
 

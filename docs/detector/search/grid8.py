@@ -5,7 +5,6 @@ mirror gap, and a looser mirror gap for small faces (box side under SMALL px in 
 upscaled crops give the keypoint model less to agree on. Output: one line per setting, as grid4.py."""
 
 import itertools
-import pickle
 import sys
 
 import numpy as np
@@ -14,13 +13,7 @@ sys.path.insert(0, "docs/detector/search")
 sys.path.insert(0, "src")
 from ana import *
 
-real = pickle.load(open("runs/cache_real_g.pkl", "rb"))
-synth = pickle.load(open("runs/cache_synth_g.pkl", "rb"))
-items = (
-    [it for it in real if it["set"] in ("train_photo", "train_udacity")]
-    + [it for it in real if it["set"] == "train_mtfl"][:200]
-    + synth
-)
+items = grid_items()
 SMALL = 48.0
 
 
