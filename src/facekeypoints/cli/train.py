@@ -70,17 +70,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _name_number(item: str) -> tuple[str, float | None]:
+    """``NAME=VALUE`` -> (NAME, VALUE as a float, or None when it is not a number)."""
+    name, _, v = item.partition("=")
+    try:
+        return name, float(v)
+    except ValueError:
+        return name, None
+
+
 def _oversample(items: list[str]) -> dict[str, float]:
     from ..errors import FkpError
 
     out: dict[str, float] = {}
     for it in items:
-        name, _, k = it.partition("=")
-        try:
-            v = float(k)
-        except ValueError:
-            v = -1.0
-        if not name or not (0 <= v < 1000):
+        name, v = _name_number(it)
+        if not name or v is None or not (0 <= v < 1000):
             raise FkpError(f"--oversample {it!r}: expected SOURCE=K with K a number >= 0, e.g. 300w=3 or mtfl=0.25")
         out[name] = int(v) if v == int(v) else v
     return out
@@ -91,12 +96,8 @@ def _region_weight(items: list[str]) -> dict[str, float]:
 
     out = {}
     for it in items:
-        name, _, v = it.partition("=")
-        try:
-            w = float(v)
-        except ValueError:
-            w = -1.0
-        if name not in IBUG68_REGIONS or not 0 <= w < 1000:
+        name, w = _name_number(it)
+        if name not in IBUG68_REGIONS or w is None or not 0 <= w < 1000:
             raise FkpError(f"--region-weight {it!r}: expected REGION=W with W a number >= 0 and REGION one of "
                            f"{', '.join(IBUG68_REGIONS)}, e.g. jaw=2")
         out[name] = w
@@ -108,13 +109,12 @@ def _augment(items: list[str]) -> dict[str, float]:
 
     out = {}
     for it in items:
-        name, _, v = it.partition("=")
-        try:
-            out[name] = float(v)
-        except ValueError:
-            raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number, e.g. occlude=0.3") from None
-        if not name or not out[name] >= 0 or out[name] == float("inf"):
+        name, v = _name_number(it)
+        if v is None:
+            raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number, e.g. occlude=0.3")
+        if not name or not v >= 0 or v == float("inf"):
             raise FkpError(f"--augment {it!r}: expected NAME=VALUE with a number >= 0, e.g. occlude=0.3")
+        out[name] = v
     return out
 
 
