@@ -168,6 +168,23 @@ def _teacher_labels(items, teacher_path: str | None, cache: Path, data: Path) ->
     return done
 
 
+def known_faces(data: str | os.PathLike, cache: str | os.PathLike, teacher: str | None = None,
+                ) -> list[tuple[Path, np.ndarray, str, str]]:
+    """Every labelled photo (300-W, LFPW, Udacity) with the boxes of all the faces anyone found in
+    it: the labelled face and every teacher detection, doubtful ones included. What lies outside
+    them is background (the verifier mines its detector negatives there). (image, (n, 4) boxes,
+    source, split group)."""
+    data, cache = Path(data), Path(cache)
+    items = _labelled_photos(data)
+    teach = _teacher_labels(items, teacher, cache, data)
+    out = []
+    for img, p5, source, group in items:
+        boxes = [box_from_points(p5)] + [box_from_points(np.array(d[1:], np.float32).reshape(5, 2))
+                                         for d in teach.get(_key(img, data), [])]
+        out.append((img, np.array(boxes, np.float64).reshape(-1, 4), source, group))
+    return out
+
+
 def _merge_teacher(label: np.ndarray, dets: list) -> tuple[np.ndarray, np.ndarray]:
     """The labelled face, plus the teacher's other faces: confident ones as faces, doubtful ones ignored."""
     lbox = box_from_points(label)
