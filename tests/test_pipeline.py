@@ -282,7 +282,8 @@ def test_coarse_to_fine_skips_the_fine_pass_on_portraits_and_loses_no_face(val_3
 def test_second_box_on_a_face_is_one_face(haar, data_dir):
     """dlib's 2008_002470.jpg: the cascade also boxes the lower half of a woman's face and her collar;
     its keypoints (sunglasses on her collar) overlap her real face's keypoint frame by 0.71 of it, and
-    the better-scored face is kept. Every face left sits on one of dlib's six labelled faces."""
+    the better-scored face is kept. Every face left sits on one of dlib's six labelled faces. (The
+    verifier retrained in session 8 drops that box already, so the suppression is shown without it.)"""
     from facekeypoints.pipeline import MAX_FRAME_OVERLAP, frame_overlap, one_per_face
 
     detector = haar
@@ -300,7 +301,8 @@ def test_second_box_on_a_face_is_one_face(haar, data_dir):
     keep = pl.one_per_face
     try:
         pl.one_per_face = lambda fs: fs
-        every = detector.detect(data_dir / "photos" / name)
+        every = fk.KeypointDetector(detector.model, detector=detector.detector, verifier=None).detect(
+            data_dir / "photos" / name)
     finally:
         pl.one_per_face = keep
     assert len(every) == 7
