@@ -306,3 +306,27 @@ def test_oversampling_that_draws_nothing_is_one_line(tmp_path, data_dir):
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     last = r.stderr.strip().splitlines()[-1]  # after the loading progress bar
     assert last.startswith("fkp: --oversample 300w=3 lfpw=3 mtfl=0 draws none") and "--oversample mtfl=1" in last, last
+
+
+def test_integral48_heatmaps_train_and_export(tmp_path, data_dir):
+    """The 48x48-heatmap ablation (docs/training/ablation): its cells sit 2 px apart across the crop,
+    a short run lowers the loss, and the ONNX export matches torch."""
+    import torch
+
+    from facekeypoints.training.export import export
+    from facekeypoints.training.model import build, denormalise
+    from facekeypoints.training.train import TrainConfig, train
+
+    net = build("integral48").eval()
+    centres = denormalise(net.grid).numpy()
+    np.testing.assert_allclose(centres, np.arange(48) * 2 + 0.5, atol=1e-5)
+    with torch.no_grad():
+        y = denormalise(net(torch.rand(3, 1, 96, 96)))
+    assert y.shape == (3, 30) and ((y > 0) & (y < 95)).all()
+    out = tmp_path / "run"
+    train(TrainConfig(data=[str(data_dir / "300w" / "afw")], out=str(out), arch="integral48", epochs=2,
+                      batch_size=32, limit=128, threads=1, focus_epochs=0), log=lambda *_: None)
+    hist = json.loads((out / "history.json").read_text())["history"]
+    assert len(hist) == 2 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    meta = export(out / "best.pt", tmp_path / "m.onnx")
+    assert meta["arch"] == "integral48" and meta["points"] == 15 and meta["max_abs_diff_vs_torch"] < 1e-4

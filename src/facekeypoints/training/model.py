@@ -14,6 +14,8 @@ normalised to [-1, 1] (x = (px - 47.5) / 48), in Kaggle column order.
   points; the 15 keypoints are the fixed linear map ``IBUG68_TO_15_MATRIX`` of them
   (:func:`to_keypoints`), so sets that label only 15 or 5 points train through it.
 
+* ``integral48``: ``integral`` with 48x48 heatmaps (an ablation of the heatmap resolution).
+
 ``model.n_points`` tells which (15 or 68).
 """
 
@@ -160,7 +162,41 @@ class Integral68Net(IntegralNet):
         super().__init__(n_points=NUM_LANDMARKS, pad=6)
 
 
-ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet, "integral68": Integral68Net}
+class Integral48Net(IntegralNet):
+    """``integral`` with its heatmaps at 48x48 (2 px cells) instead of 24x24: the 24x24 top-down
+    features, smoothed as before, are upsampled (bilinear) and added to a 1x1 projection of the
+    48x48 stem, then one 1x1 layer makes the heatmaps. Tests whether the soft-argmax's 4 px cells
+    limit the accuracy (docs/training/ablation); the extra work is two 1x1 layers at 48x48."""
+
+    def __init__(self, width: tuple[int, ...] = (16, 32, 64, 96, 128), head: int = 32) -> None:
+        super().__init__(width, head)
+        w0 = width[0]
+        self.l48 = nn.Conv2d(w0, head, 1)
+        self.smooth = nn.Sequential(_cbr(head, head))
+        self.heat48 = nn.Sequential(nn.BatchNorm2d(head), nn.ReLU(inplace=True), nn.Conv2d(head, self.n_points, 1))
+        centres = (torch.arange(CROP_SIZE // 2, dtype=torch.float32) + 0.5) * 2 - 0.5
+        self.register_buffer("grid", normalise(centres), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = nn.functional.interpolate
+        f48 = self.s24[0](x)
+        f24 = self.s24[2](self.s24[1](f48))
+        f12 = self.s12(f24)
+        f6 = self.s6(f12)
+        f3 = self.s3(f6)
+        p = self.l6(f6) + up(self.l3(f3), scale_factor=2.0, mode="nearest")
+        p = self.l12(f12) + up(p, scale_factor=2.0, mode="nearest")
+        p = self.smooth(self.l24(f24) + up(p, scale_factor=2.0, mode="nearest"))
+        h = self.heat48(self.l48(f48) + up(p, scale_factor=2.0, mode="bilinear", align_corners=False))
+        n, k, gh, gw = h.shape
+        prob = torch.softmax(h.reshape(n, k, gh * gw), dim=2).reshape(n, k, gh, gw)
+        px = (prob.sum(dim=2) * self.grid).sum(dim=2)
+        py = (prob.sum(dim=3) * self.grid).sum(dim=2)
+        return torch.stack([px, py], dim=2).reshape(n, 2 * k)
+
+
+ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet, "integral68": Integral68Net,
+                 "integral48": Integral48Net}
 
 
 def build(arch: str) -> nn.Module:
