@@ -15,6 +15,7 @@ normalised to [-1, 1] (x = (px - 47.5) / 48), in Kaggle column order.
   (:func:`to_keypoints`), so sets that label only 15 or 5 points train through it.
 
 * ``integral48``: ``integral`` with 48x48 heatmaps (an ablation of the heatmap resolution).
+* ``integral-wide``: ``integral`` with wider middle stages (an ablation of capacity).
 
 ``model.n_points`` tells which (15 or 68).
 """
@@ -195,8 +196,17 @@ class Integral48Net(IntegralNet):
         return torch.stack([px, py], dim=2).reshape(n, 2 * k)
 
 
+class IntegralWideNet(IntegralNet):
+    """``integral`` with wider 24x24, 12x12 and 6x6 stages (40, 80, 112 channels instead of 32, 64, 96):
+    about 1.4x the multiply-adds, for the capacity ablation (docs/training/ablation); the int8 variant's
+    0.7x would bring it back to the float model's time."""
+
+    def __init__(self) -> None:
+        super().__init__(width=(16, 40, 80, 112, 128))
+
+
 ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet, "integral68": Integral68Net,
-                 "integral48": Integral48Net}
+                 "integral48": Integral48Net, "integral-wide": IntegralWideNet}
 
 
 def build(arch: str) -> nn.Module:

@@ -69,8 +69,9 @@ FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must for
 
 #: The loss each architecture trains with unless told: L1 for ``integral`` (14 % lower 300-W NME than
 #: MSE in the same short run, docs/training/ablation/), MSE elsewhere (the seed's baseline, and what
-#: the other architectures were measured with); ``integral48``, an ablation of ``integral``, as ``integral``.
-DEFAULT_LOSS = {"integral": "l1", "integral48": "l1"}
+#: the other architectures were measured with); ``integral48`` and ``integral-wide``, ablations of
+#: ``integral``, as ``integral``.
+DEFAULT_LOSS = {"integral": "l1", "integral48": "l1", "integral-wide": "l1"}
 
 
 def loss_name(cfg: TrainConfig) -> str:
