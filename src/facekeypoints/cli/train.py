@@ -19,9 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="data sets: 300-W or LFPW folders, MTFL landmarks.txt, Udacity *_frames_keypoints.csv, "
                         "Kaggle training.csv, or folders holding them")
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
-    p.add_argument("--arch", default="integral", choices=["integral", "integral68", "integral48", "integral-wide", "compact", "seed"],
+    p.add_argument("--arch", default="integral",
+                   choices=["integral", "integral68", "integral48", "integral-wide", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
-                        "the 15 derived from them; integral48: 48x48 heatmaps; integral-wide: wider middle stages; compact: dense-layer regression; seed: the original write-up")
+                        "the 15 derived from them; integral48 and integral-wide: ablations (48x48 heatmaps, wider "
+                        "middle stages); compact: dense-layer regression; seed: the original write-up")
     p.add_argument("--epochs", type=non_negative_int, default=70,
                    help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
@@ -54,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
     p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default=None,
                    help="error on the coordinates: mse, l1, or smoothl1 (squared within 1 px, L1 beyond); "
-                        "default: l1 for the integral family (not integral68), mse for the others (seed: the original write-up's)")
+                        "default: l1 for integral, integral48 and integral-wide, mse for the others "
+                        "(seed: the original write-up's)")
     p.add_argument("--region-weight", nargs="*", default=[], metavar="REGION=W",
                    help="integral68: weight of an iBUG region's landmarks in the loss, e.g. jaw=2 "
                         "(regions: " + ", ".join(IBUG68_REGIONS) + "; the others weigh 1)")
