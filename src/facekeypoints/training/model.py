@@ -129,26 +129,33 @@ class IntegralNet(nn.Module):
             ring[..., pad:pad + g, pad:pad + g] = 0.0
             self.outside = nn.Parameter(ring)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def top_down(self, f24: torch.Tensor) -> torch.Tensor:
+        """The 24x24 stage's features -> the deeper stages -> the merged 24x24 map (before smoothing)."""
         up = nn.functional.interpolate
-        f24 = self.s24(x)
         f12 = self.s12(f24)
         f6 = self.s6(f12)
         f3 = self.s3(f6)
         p = self.l6(f6) + up(self.l3(f3), scale_factor=2.0, mode="nearest")
         p = self.l12(f12) + up(p, scale_factor=2.0, mode="nearest")
-        p = self.l24(f24) + up(p, scale_factor=2.0, mode="nearest")
+        return self.l24(f24) + up(p, scale_factor=2.0, mode="nearest")
+
+    def soft_argmax(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, points, g, g) heatmap logits -> (N, 2 * points) expected positions on ``self.grid``."""
+        n, k, gh, gw = h.shape
+        prob = torch.softmax(h.reshape(n, k, gh * gw), dim=2).reshape(n, k, gh, gw)
+        px = (prob.sum(dim=2) * self.grid).sum(dim=2)
+        py = (prob.sum(dim=3) * self.grid).sum(dim=2)
+        return torch.stack([px, py], dim=2).reshape(n, 2 * k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.top_down(self.s24(x))
         if self.pad:  # the 3x3 smoothing on the crop's cells, the heatmap layer on the extended grid
             q = nn.functional.pad(self.smooth[0](p), (self.pad,) * 4, mode="replicate")
             q = torch.cat([q, self.coords.expand(q.shape[0], -1, -1, -1)], dim=1)
             h = self.smooth[1](q) + self.outside  # (N, points, 24 + 2 pad, 24 + 2 pad)
         else:
             h = self.smooth(p)  # (N, points, 24, 24)
-        n, k, gh, gw = h.shape
-        prob = torch.softmax(h.reshape(n, k, gh * gw), dim=2).reshape(n, k, gh, gw)
-        px = (prob.sum(dim=2) * self.grid).sum(dim=2)
-        py = (prob.sum(dim=3) * self.grid).sum(dim=2)
-        return torch.stack([px, py], dim=2).reshape(n, 2 * k)
+        return self.soft_argmax(h)
 
 
 class Integral68Net(IntegralNet):
@@ -179,21 +186,10 @@ class Integral48Net(IntegralNet):
         self.register_buffer("grid", normalise(centres), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        up = nn.functional.interpolate
         f48 = self.s24[0](x)
-        f24 = self.s24[2](self.s24[1](f48))
-        f12 = self.s12(f24)
-        f6 = self.s6(f12)
-        f3 = self.s3(f6)
-        p = self.l6(f6) + up(self.l3(f3), scale_factor=2.0, mode="nearest")
-        p = self.l12(f12) + up(p, scale_factor=2.0, mode="nearest")
-        p = self.smooth(self.l24(f24) + up(p, scale_factor=2.0, mode="nearest"))
-        h = self.heat48(self.l48(f48) + up(p, scale_factor=2.0, mode="bilinear", align_corners=False))
-        n, k, gh, gw = h.shape
-        prob = torch.softmax(h.reshape(n, k, gh * gw), dim=2).reshape(n, k, gh, gw)
-        px = (prob.sum(dim=2) * self.grid).sum(dim=2)
-        py = (prob.sum(dim=3) * self.grid).sum(dim=2)
-        return torch.stack([px, py], dim=2).reshape(n, 2 * k)
+        p = self.smooth(self.top_down(self.s24[2](self.s24[1](f48))))
+        up = nn.functional.interpolate(p, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.soft_argmax(self.heat48(self.l48(f48) + up))
 
 
 class IntegralWideNet(IntegralNet):
