@@ -174,14 +174,14 @@ def train_verifier(data: list[str], out: str, epochs: int = 12, seed: int = 0, c
     with torch.no_grad():
         p_pos, p_neg, p_small = (model(torch.from_numpy(a).float().div_(255).unsqueeze(1)).numpy()
                                  for a in (pv, neg_va, small))
-    metrics = {"members": members, "faces_kept": float((p_pos >= 0.5).mean()),
+    at5, at25 = _rates(p_pos, p_neg, n_det_va, 0.5), _rates(p_pos, p_neg, n_det_va, 0.25)
+    metrics = {"members": members, "faces_kept": at5["faces_kept"],
                "small_faces_kept": float((p_small >= 0.5).mean()),
-               "non_faces_rejected": float((p_neg < 0.5).mean()), "val_faces": len(pv), "val_non_faces": len(neg_va),
+               "non_faces_rejected": at5["non_faces_rejected"], "val_faces": len(pv), "val_non_faces": len(neg_va),
                # at the threshold the previous verifier ran at (evaluate_verifiers: others, and the shipped 0.4)
-               "faces_kept_0.25": float((p_pos >= 0.25).mean()),
-               "non_faces_rejected_0.25": float((p_neg < 0.25).mean())}
+               "faces_kept_0.25": at25["faces_kept"], "non_faces_rejected_0.25": at25["non_faces_rejected"]}
     if n_det_va:
-        metrics["detector_false_alarms_rejected_0.25"] = float((p_neg[-n_det_va:] < 0.25).mean())
+        metrics["detector_false_alarms_rejected_0.25"] = at25["detector_false_alarms_rejected"]
         metrics["val_detector_false_alarms"] = n_det_va
     print(json.dumps(metrics))
     _export(model, out, metrics)
@@ -209,6 +209,14 @@ def _data(data: list[str], seed: int, cache_dir: str | None, val_fraction: float
     return pos_tr, pos_va, neg_tr, neg_va, n_det_va
 
 
+def _rates(p_faces: np.ndarray, p_non_faces: np.ndarray, n_det: int, threshold: float) -> dict:
+    """Faces kept and non-faces rejected at ``threshold``, and of the non-faces the last ``n_det`` (the
+    learned detector's; None without them)."""
+    rejected = p_non_faces < threshold
+    return {"faces_kept": float((p_faces >= threshold).mean()), "non_faces_rejected": float(rejected.mean()),
+            "detector_false_alarms_rejected": float(rejected[len(rejected) - n_det:].mean()) if n_det else None}
+
+
 def evaluate_verifiers(models: list[str], data: list[str], seed: int = 0, cache_dir: str | None = None,
                        thresholds: tuple[float, ...] = (0.25, 0.4, 0.5), **kw) -> dict:
     """Held-out figures of ONNX verifiers at several thresholds (how ``MIN_FACE_PROB`` was chosen):
@@ -221,9 +229,7 @@ def evaluate_verifiers(models: list[str], data: list[str], seed: int = 0, cache_
     for m in models:
         v = OnnxFaceVerifier(m, threads=1, verify=False)
         pp, pn = v.predict(pv), v.predict(neg_va)
-        out[m] = {str(t): {"faces_kept": float((pp >= t).mean()), "non_faces_rejected": float((pn < t).mean()),
-                           "detector_false_alarms_rejected": float((pn[len(pn) - n_det:] < t).mean()) if n_det else None}
-                  for t in thresholds}
+        out[m] = {str(t): _rates(pp, pn, n_det, t) for t in thresholds}
         for t, r in out[m].items():
             print(f"{m}  threshold {t}: faces kept {r['faces_kept']:.2%} of {len(pp)}, non-faces rejected "
                   f"{r['non_faces_rejected']:.1%} of {len(pn)}, detector false alarms rejected "
