@@ -3,7 +3,6 @@
 import struct
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 import zlib
 
 import cv2
@@ -107,10 +106,11 @@ def _covers(faces, x: float, y: float) -> bool:
 
 
 def _photo_labels(data_dir):
-    for xf in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml"):
-        for im in ET.parse(data_dir / "photos" / xf).getroot().iter("image"):
-            boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height"))) for b in im.iter("box")]
-            yield data_dir / "photos" / im.get("file"), boxes
+    """dlib's group photos with their face boxes as (left, top, width, height)."""
+    from facekeypoints.training.detector.measure import dlib_photos
+
+    for path, boxes in dlib_photos(data_dir):
+        yield path, [(int(x0), int(y0), int(x1 - x0), int(y1 - y0)) for x0, y0, x1, y1 in boxes]
 
 
 @pytest.mark.parametrize("which", ["default", "haar"])

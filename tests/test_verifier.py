@@ -3,8 +3,6 @@ detector's false alarms it is trained on (training/train_verifier.py)."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import numpy as np
 import pytest
 
@@ -41,17 +39,16 @@ def test_verifier_keeps_held_out_faces(verifier, val_300w):
 def _group_candidates(data_dir):
     """The learned detector's candidates (face probability >= 0.3, both passes) on dlib's group photos,
     split into those on a labelled face and the rest; every face in these photos is labelled."""
+    from facekeypoints.training.detector.measure import dlib_photos
+
     det = LearnedDetector(threads=1)
     on, off = [], []
-    for xf in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml"):
-        for im in ET.parse(data_dir / "photos" / xf).getroot().iter("image"):
-            boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
-                     for b in im.iter("box")]
-            gray = to_gray(read_image(data_dir / "photos" / im.get("file")))
-            for d in det(gray):
-                cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
-                hit = any(x < cx < x + w and y < cy < y + h for x, y, w, h in boxes)
-                (on if hit else off).append(crop(gray, detection_frame(d)))
+    for path, boxes in dlib_photos(data_dir):
+        gray = to_gray(read_image(path))
+        for d in det(gray):
+            cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+            hit = any(x0 < cx < x1 and y0 < cy < y1 for x0, y0, x1, y1 in boxes)
+            (on if hit else off).append(crop(gray, detection_frame(d)))
     return np.stack(on), np.stack(off)
 
 
