@@ -254,10 +254,12 @@ def test_int8_points68_keeps_the_accuracy(model68, data_dir):
 
 
 def test_warm_start_reproduces_the_shipped_model(data_dir):
-    """--init: an `integral` model loaded from default.onnx (BatchNorm calibrated on real crops)
-    computes what the ONNX file computes; `integral68` loads too (its heatmaps reach beyond
-    the crop, so its start is near, not equal)."""
+    """--init: the shipped model's architecture (`integral` or `integral-wide`, as its JSON says) loaded
+    from default.onnx (BatchNorm calibrated on real crops) computes what the ONNX file computes; the
+    68-landmark model of the same widths loads too (its heatmaps reach beyond the crop, so its start
+    is near, not equal), and one of other widths is refused in one line."""
     torch = pytest.importorskip("torch")
+    from facekeypoints.errors import FkpError
     from facekeypoints.runtime import OnnxKeypointModel, default_model_path
     from facekeypoints.training.data.augment import eval_batch
     from facekeypoints.training.model import build, denormalise, to_keypoints
@@ -267,15 +269,21 @@ def test_warm_start_reproduces_the_shipped_model(data_dir):
     imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0)
     want = OnnxKeypointModel(threads=1).predict(imgs[:16])
     x = torch.from_numpy(imgs[:16]).float().div(255).unsqueeze(1)
-    for arch in ("integral", "integral68"):
+    shipped = json.loads(default_model_path().with_suffix(".json").read_text())["arch"]
+    pairs = {"integral": ("integral68", "integral-wide"), "integral-wide": ("integral68-wide", "integral")}
+    assert shipped in pairs
+    same68, other = pairs[shipped]
+    for arch in (shipped, same68):
         net = build(arch)
         assert init_from_onnx(net, default_model_path(), imgs, np.nanmean(fs.points68, 0)) == 18
         with torch.no_grad():
             got = denormalise(to_keypoints(net.eval()(x))).numpy().reshape(-1, 15, 2)
-        if arch == "integral":
+        if arch == shipped:
             np.testing.assert_allclose(got, want, atol=1e-3)
         else:
-            assert np.median(np.linalg.norm(got - want, axis=2)) < 2.5  # measured 1.37 px
+            assert np.median(np.linalg.norm(got - want, axis=2)) < 2.5  # measured 1.37 px (integral68)
+    with pytest.raises(FkpError, match=r"default\.onnx: s24\.\S+ has \d+ channels, the model \d+: other stage widths"):
+        init_from_onnx(build(other), default_model_path(), imgs)
 
 
 def test_integral68_trains_on_68_and_5_point_faces_and_exports(tmp_path, data_dir):

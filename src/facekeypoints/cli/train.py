@@ -20,10 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "Kaggle training.csv, or folders holding them")
     p.add_argument("--out", default="runs/default", help="run folder: last.pt, best.pt, history.json, curves.png")
     p.add_argument("--arch", default="integral",
-                   choices=["integral", "integral68", "integral48", "integral-wide", "compact", "seed"],
+                   choices=["integral", "integral68", "integral-wide", "integral68-wide", "integral48", "compact", "seed"],
                    help="integral (default): heatmaps + soft-argmax; integral68: the same with the 68 iBUG landmarks, "
-                        "the 15 derived from them; integral48 and integral-wide: ablations (48x48 heatmaps, wider "
-                        "middle stages); compact: dense-layer regression; seed: the original write-up")
+                        "the 15 derived from them; integral-wide, integral68-wide: the same with wider middle "
+                        "stages; integral48: an ablation (48x48 heatmaps); compact: dense-layer regression; "
+                        "seed: the original write-up")
     p.add_argument("--epochs", type=non_negative_int, default=70,
                    help="main-phase epochs (the focus phase comes after them; 0 = focus phase only)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per optimisation step")
@@ -51,9 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--focus-epochs", type=non_negative_int, default=20, help="length of the focus phase (0 = none)")
     p.add_argument("--init", default=None, metavar="MODEL.onnx",
                    help="start from an exported 'integral' model's weights, e.g. src/facekeypoints/models/default.onnx "
-                        "(integral68: each landmark's heatmap starts as its keypoint's; default: random weights)")
+                        "(integral68: each landmark's heatmap starts as its keypoint's; the widths must match, so "
+                        "integral68-wide starts from an integral-wide model; default: random weights)")
     p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
-                   help="integral68: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
+                   help="integral68 and integral68-wide: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
     p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default=None,
                    help="error on the coordinates: mse, l1, or smoothl1 (squared within 1 px, L1 beyond); "
                         "default: l1 for integral, integral48 and integral-wide, mse for the others "

@@ -15,7 +15,8 @@ normalised to [-1, 1] (x = (px - 47.5) / 48), in Kaggle column order.
   (:func:`to_keypoints`), so sets that label only 15 or 5 points train through it.
 
 * ``integral48``: ``integral`` with 48x48 heatmaps (an ablation of the heatmap resolution).
-* ``integral-wide``: ``integral`` with wider middle stages (an ablation of capacity).
+* ``integral-wide``: ``integral`` with wider middle stages (more capacity); ``integral68-wide``: the
+  same for the 68 landmarks.
 
 ``model.n_points`` tells which (15 or 68).
 """
@@ -166,8 +167,8 @@ class Integral68Net(IntegralNet):
     outside the crop, where a soft-argmax over the crop's cells cannot reach. So the heatmaps
     extend 6 cells (24 px) beyond the crop on each side."""
 
-    def __init__(self) -> None:
-        super().__init__(n_points=NUM_LANDMARKS, pad=6)
+    def __init__(self, width: tuple[int, ...] = (16, 32, 64, 96, 128)) -> None:
+        super().__init__(width, n_points=NUM_LANDMARKS, pad=6)
 
 
 class Integral48Net(IntegralNet):
@@ -192,17 +193,29 @@ class Integral48Net(IntegralNet):
         return self.soft_argmax(self.heat48(self.l48(f48) + up))
 
 
+#: ``integral-wide``'s stage widths: the 24x24, 12x12 and 6x6 stages 40, 80 and 112 channels wide.
+WIDE = (16, 40, 80, 112, 128)
+
+
 class IntegralWideNet(IntegralNet):
-    """``integral`` with wider 24x24, 12x12 and 6x6 stages (40, 80, 112 channels instead of 32, 64, 96):
-    about 1.4x the multiply-adds, for the capacity ablation (docs/training/ablation); the int8 variant's
-    0.7x would bring it back to the float model's time."""
+    """``integral`` with wider 24x24, 12x12 and 6x6 stages (:data:`WIDE`: 40, 80, 112 channels instead of
+    32, 64, 96): about 1.4x the multiply-adds for 2.8 % lower NME in the capacity ablation
+    (docs/training/ablation); the int8 variant brings it back under the float ``integral``'s time."""
 
     def __init__(self) -> None:
-        super().__init__(width=(16, 40, 80, 112, 128))
+        super().__init__(width=WIDE)
+
+
+class Integral68WideNet(Integral68Net):
+    """``integral68`` on ``integral-wide``'s stages, so that it can start from a wide 15-point model."""
+
+    def __init__(self) -> None:
+        super().__init__(width=WIDE)
 
 
 ARCHITECTURES = {"compact": CompactNet, "seed": SeedNet, "integral": IntegralNet, "integral68": Integral68Net,
-                 "integral48": Integral48Net, "integral-wide": IntegralWideNet}
+                 "integral48": Integral48Net, "integral-wide": IntegralWideNet,
+                 "integral68-wide": Integral68WideNet}
 
 
 def build(arch: str) -> nn.Module:

@@ -138,7 +138,7 @@ def point_weights(region_weight: dict, with68: bool) -> np.ndarray | None:
     if bad:
         raise FkpError(f"unknown region {bad[0]!r} in --region-weight; choose from {', '.join(IBUG68_REGIONS)}")
     if not with68:
-        raise FkpError("--region-weight needs a 68-landmark model (--arch integral68)")
+        raise FkpError("--region-weight needs a 68-landmark model (--arch integral68 or integral68-wide)")
     w = np.ones(68 + len(KEYPOINT_NAMES), np.float32)
     for name, v in region_weight.items():
         w[list(IBUG68_REGIONS[name])] = float(v)
@@ -347,7 +347,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
         raise FkpError(msg)
     if cfg.loss is not None and cfg.loss not in LOSSES:
         raise FkpError(f"unknown loss {cfg.loss!r}; choose from {', '.join(LOSSES)}")
-    point_weights(cfg.region_weight, cfg.arch == "integral68")  # refuses unknown regions before any data is read
+    point_weights(cfg.region_weight, cfg.arch.startswith("integral68"))  # refuses unknown regions before any data is read
     bad = sorted(set(cfg.augment) - set(AugmentConfig.__dataclass_fields__))
     if bad:
         raise FkpError(f"unknown augmentation setting {bad[0]!r}; choose from {', '.join(AugmentConfig.__dataclass_fields__)}")

@@ -110,8 +110,11 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
     bias_of: dict[nn.Conv2d, torch.Tensor] = {}
     for (conv, bn), name in zip(pairs, names):
         w, b = (torch.from_numpy(np.array(a, np.float32)) for a in convs[name])
+        if conv.weight.shape[0] != w.shape[0] and name != names[-1]:
+            raise FkpError(f"{p}: {name} has {w.shape[0]} channels, the model {conv.weight.shape[0]}: other stage "
+                           "widths (integral68 starts from an integral model, integral68-wide from integral-wide)")
         if conv.weight.shape[0] != w.shape[0]:  # the heatmap layer: one channel per landmark
-            if name != names[-1] or w.shape[0] != len(KEYPOINT_NAMES) or conv.weight.shape[0] != head:
+            if w.shape[0] != len(KEYPOINT_NAMES) or conv.weight.shape[0] != head:
                 raise FkpError(f"{p}: {name} has {w.shape[0]} channels, the model {conv.weight.shape[0]}")
             src = _head_sources(mean68)
             w, b = w[src], b[src]
