@@ -24,7 +24,7 @@ from .imageio import as_image, to_gray
 from .openness import Openness, openness, openness_dict
 from .pose import Pose, head_pose, pose_dict
 from .runtime import OnnxKeypointModel, check_points
-from .schema import KEYPOINT_NAMES, NUM_LANDMARKS, to_points15
+from .schema import KEYPOINT_NAMES, NUM_KEYPOINTS, NUM_LANDMARKS, conform_landmarks, to_points15
 
 # Keypoints whose face frame is under this fraction of the side the detector's box implies
 # mark a box on part of a face (a mouth with the tongue out) or on no face (a logo, a hair clip,
@@ -158,6 +158,12 @@ class KeypointDetector:
     ``model``: path to an ONNX model (default: the one shipped in the package for ``points``).
     ``points``: 15 (the named keypoints, default) or 68 (iBUG landmarks, from ``points68.onnx``);
     it must match the model's own point count.
+    ``keypoints_model`` (``points=68`` only): a 15-point model ("default" = the shipped one) that
+    crops and refines each face and gives its 15 keypoints, as with ``points=15``; the 68-point model
+    then predicts on the final crop and its landmarks are moved onto those 15
+    (:func:`~facekeypoints.schema.conform_landmarks`). So a 68-point face has the 15-point model's
+    keypoints and gates, and the 68 gain its better crop (docs/benchmarks.md). None: the 68-point model
+    alone, the 15 derived from its landmarks (one model, a third fewer passes per face).
     ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("learned", "haar", "haar-fast";
     default: :data:`~facekeypoints.detection.DEFAULT_DETECTOR`) or any callable
     ``gray or BGR image -> list[Detection]``.
@@ -180,11 +186,22 @@ class KeypointDetector:
                  detector: str | FaceDetector | None = None, refine: int = 1, threads: int | None = None,
                  verifier: str | os.PathLike | OnnxFaceVerifier | None = "default", min_face_prob: float = MIN_FACE_PROB,
                  flip: bool = True, min_keypoint_scale: float = MIN_KEYPOINT_SCALE, points: int = 15,
-                 skip_first_pass: bool = False, max_mirror_gap: float | None = MAX_MIRROR_GAP) -> None:
+                 skip_first_pass: bool = False, max_mirror_gap: float | None = MAX_MIRROR_GAP,
+                 keypoints_model: str | os.PathLike | OnnxKeypointModel | None = "default") -> None:
         points = check_points(points)
         self.model = (model if isinstance(model, OnnxKeypointModel)
                       else OnnxKeypointModel(model, threads=threads, points=points))
         self.points = self.model.expect_points(points)
+        # points=68: the 15-point model that frames each face and gives its keypoints (None: the 68 alone)
+        if self.points != NUM_LANDMARKS or keypoints_model is None:
+            self.framer: OnnxKeypointModel | None = None
+        elif isinstance(keypoints_model, OnnxKeypointModel):
+            self.framer = keypoints_model
+        else:
+            self.framer = OnnxKeypointModel(None if keypoints_model == "default" else keypoints_model,
+                                            threads=threads, points=NUM_KEYPOINTS)
+        if self.framer is not None:
+            self.framer.expect_points(NUM_KEYPOINTS)
         self.detector = make_detector(detector, threads=threads)
         self.refine = refine
         self.flip = flip
@@ -248,11 +265,11 @@ class KeypointDetector:
             ok = [o and (d.points is None or float(g) <= self.max_mirror_gap) for o, d, g in zip(ok, dets, gaps[-1])]
         return kps, ok
 
-    def _mirror_pair(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _mirror_pair(self, model: OnnxKeypointModel, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints averaged over the crops and their mirror images (as
         :func:`~facekeypoints.geometry.mirror_average`) and, per crop, the mean distance between the
         two halves' 15 keypoints in crop sides (the mirror gate's measure)."""
-        a, b = mirror_pair(self.model.predict, crops)
+        a, b = mirror_pair(model.predict, crops)
         gap = np.linalg.norm(to_points15(a) - to_points15(b), axis=-1).mean(-1) / crops.shape[2]
         return (a + b) / 2, gap
 
@@ -275,25 +292,30 @@ class KeypointDetector:
         refine ``refine`` times around each prediction; ``flip`` (default: the detector's
         setting) mirror-averages the final pass (``gaps``, a list: gets the mirror gap per face,
         :meth:`_mirror_pair`). Each refined frame is built from the 15 keypoints (derived from 68
-        landmarks), as the models were trained."""
+        landmarks), as the models were trained. With a ``keypoints_model`` (``points=68``) it makes
+        every pass and the 68-point model predicts once more on the final crops."""
         if not frames:
             return np.zeros((0, self.points, 2), np.float32)
         passes = self.refine if refine is None else refine
         flip = self.flip if flip is None else flip
-        kps = self._predict(gray, frames, crops, flip and passes == 0, gaps)
-        for i in range(passes):
-            frames = [frame_from_keypoints(k, rotate=True) for k in kps]
-            kps = self._predict(gray, frames, flip=flip and i == passes - 1, gaps=gaps)
-        return kps
-
-    def _predict(self, gray: np.ndarray, frames: list[Frame], crops: np.ndarray | None = None,
-                 flip: bool = False, gaps: list | None = None) -> np.ndarray:
+        model = self.framer or self.model
         if crops is None:
             crops = np.stack([crop(gray, f) for f in frames])
+        kps = self._predict(model, frames, crops, flip and passes == 0, gaps)
+        for i in range(passes):
+            frames = [frame_from_keypoints(k, rotate=True) for k in kps]
+            crops = np.stack([crop(gray, f) for f in frames])
+            kps = self._predict(model, frames, crops, flip=flip and i == passes - 1, gaps=gaps)
+        if self.framer is not None:
+            kps = conform_landmarks(self._predict(self.model, frames, crops, flip=flip), kps)
+        return kps
+
+    def _predict(self, model: OnnxKeypointModel, frames: list[Frame], crops: np.ndarray,
+                 flip: bool = False, gaps: list | None = None) -> np.ndarray:
         if flip and gaps is not None:
-            pred, gap = self._mirror_pair(crops)
+            pred, gap = self._mirror_pair(model, crops)
             gaps.append(gap)
         else:
-            pred = mirror_average(self.model.predict, crops) if flip else self.model.predict(crops)
+            pred = mirror_average(model.predict, crops) if flip else model.predict(crops)
         return np.stack([f.to_image(p) for f, p in zip(frames, pred)])
 

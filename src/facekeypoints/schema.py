@@ -118,6 +118,11 @@ IBUG68_TO_15_MATRIX: np.ndarray = np.zeros((NUM_KEYPOINTS, NUM_LANDMARKS), np.fl
 for _k, _name in enumerate(KEYPOINT_NAMES):
     IBUG68_TO_15_MATRIX[_k, list(IBUG68_TO_15[_name])] = 1.0 / len(IBUG68_TO_15[_name])
 
+#: (68, 15) least-norm right inverse of :data:`IBUG68_TO_15_MATRIX`: the smallest change of the 68 that
+#: moves their derived 15 by a given amount (:func:`conform_landmarks`).
+_CONFORM: np.ndarray = np.linalg.pinv(IBUG68_TO_15_MATRIX.astype(np.float64))
+
+
 #: Indices used by the metrics: NME divides by the outer-eye-corner distance.
 LEFT_EYE_OUTER = INDEX["left_eye_outer_corner"]
 RIGHT_EYE_OUTER = INDEX["right_eye_outer_corner"]
@@ -194,3 +199,16 @@ def to_points15(points: np.ndarray) -> np.ndarray:
         return np.einsum("kl,...ld->...kd", IBUG68_TO_15_MATRIX.astype(np.float64),
                          pts.astype(np.float64)).astype(np.float32)
     raise ValueError(f"expected (..., 15, 2) keypoints or (..., 68, 2) landmarks, got {pts.shape}")
+
+
+def conform_landmarks(landmarks: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """(..., 68, 2) landmarks moved by the least amount (sum of squares) that makes their derived 15
+    (:func:`to_points15`) equal (..., 15, 2) ``keypoints``: the 13 landmarks that are keypoints (eye
+    corners, brow ends, nose tip, four mouth points) take their positions, each eye's four lid points
+    shift together so that the eye's mean is its centre, and the other 47 stay.
+
+    This lets a 68-point face carry a more accurate 15-point model's keypoints without two sets
+    of coordinates that disagree (``KeypointDetector(points=68)``)."""
+    lm = np.asarray(landmarks, np.float64)
+    gap = np.asarray(keypoints, np.float64) - to_points15(lm).astype(np.float64)
+    return (lm + np.einsum("lk,...kd->...ld", _CONFORM, gap)).astype(np.float32)

@@ -148,11 +148,15 @@ class Engine:
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="fkp-web")
 
     def detector(self, points: int = 15) -> KeypointDetector:
-        """This thread's detector (its own face detector session or cascades), shared ONNX model (``points`` 68: the landmark model)."""
+        """This thread's detector (its own face detector session or cascades), shared ONNX models (``points`` 68:
+        the landmark model, framed by the 15-point one)."""
         if points != 15:
             dets = self._local.__dict__.setdefault("by_points", {})
             if points not in dets:
-                dets[points] = KeypointDetector(self.model_for(points), refine=self.settings.refine, points=points)
+                # the server's 15-point model frames the faces and gives their 15 (KeypointDetector's keypoints_model)
+                dets[points] = KeypointDetector(self.model_for(points), detector=self.settings.detector,
+                                                refine=self.settings.refine, threads=self.settings.threads,
+                                                points=points, keypoints_model=self.model)
             return dets[points]
         det = getattr(self._local, "detector", None)
         if det is None:
@@ -224,7 +228,7 @@ def _make_tracker(engine: Engine, points: int = 15) -> Any | None:
     face_det = (HaarDetector(max_side=480, retry_angles=(), profile=False) if name.startswith("haar")
                 else make_detector(name, threads=engine.settings.threads))
     det = KeypointDetector(engine.model_for(points), detector=face_det, refine=engine.settings.refine, flip=False,
-                           points=points)
+                           points=points, keypoints_model=engine.model)
     return VideoTracker(detector=det)
 
 
