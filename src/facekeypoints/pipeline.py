@@ -163,7 +163,7 @@ class KeypointDetector:
     then predicts on the final crop and its landmarks are moved onto those 15
     (:func:`~facekeypoints.schema.conform_landmarks`). So a 68-point face has the 15-point model's
     keypoints and gates, and the 68 gain its better crop (docs/benchmarks.md). None: the 68-point model
-    alone, the 15 derived from its landmarks (one model, a third fewer passes per face).
+    alone, the 15 derived from its landmarks (one model; 3 model passes per face instead of 5).
     ``detector``: a name from :data:`facekeypoints.detection.DETECTORS` ("learned", "haar", "haar-fast";
     default: :data:`~facekeypoints.detection.DEFAULT_DETECTOR`) or any callable
     ``gray or BGR image -> list[Detection]``.
