@@ -13,7 +13,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError
 
@@ -99,8 +101,8 @@ def check_image_extension(path: str | os.PathLike) -> None:
         raise OutputError(p, f"unknown image type {ext!r}; use .jpg, .png, .bmp, .tif or .webp")
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` under a unique temporary name beside ``path``, then rename it into place."""
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """``write(file)`` into a unique temporary file beside ``path``, then rename it into place."""
     p = Path(path)
     if p.is_dir():
         raise OutputError(p, "is an existing folder; give a file name")
@@ -109,7 +111,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, p)
         tmp = None
@@ -118,6 +120,17 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    write_atomic(path, lambda f: f.write(data))
+
+
+def write_npz_atomic(path: str | os.PathLike, **arrays) -> None:
+    """``np.savez`` (uncompressed) by :func:`write_atomic`: for caches that other processes may read or write."""
+    import numpy as np
+
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..detection import HaarDetector, box_iou
 from ..detection.learned import DEFAULT_SCALES, LearnedDetector
-from ..fileio import write_json_atomic
+from ..fileio import write_json_atomic, write_npz_atomic
 from ..geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
 from ..imageio import read_image, to_gray
 from ..pipeline import detection_frame
@@ -106,15 +106,8 @@ def _detector_negatives(roots: list[Path], val_fraction: float, seed: int, cache
     tr = mine_detector_negatives([it for it in items if not in_validation(it[3], val_fraction, seed)], detector)
     va = mine_detector_negatives([it for it in items if in_validation(it[3], val_fraction, seed)], detector)
     if path is not None:
-        _save_npz(path, train=tr, val=va)
+        write_npz_atomic(path, train=tr, val=va)
     return tr, va
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _low_res(imgs: np.ndarray, rng: np.random.Generator, p: float = 0.4) -> np.ndarray:
@@ -140,7 +133,7 @@ def _negatives(photos, val_fraction: float, seed: int, cache_dir: str | None) ->
     tr = mine_negatives([s for s in photos if not in_validation(s.group, val_fraction, seed)], rng, haar)
     va = mine_negatives([s for s in photos if in_validation(s.group, val_fraction, seed)], rng, haar)
     if path is not None:
-        _save_npz(path, train=tr, val=va)
+        write_npz_atomic(path, train=tr, val=va)
     return tr, va
 
 

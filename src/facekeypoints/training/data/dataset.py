@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...errors import InputError
+from ...fileio import write_npz_atomic
 from ...geometry import CROP_SIZE, Frame, crop, frame_from_keypoints
 from ...imageio import read_image, to_gray
 from ...schema import NUM_KEYPOINTS, NUM_LANDMARKS
@@ -208,9 +209,7 @@ def _cached(samples: list[FaceSample], desc: str, cache_dir: str | os.PathLike |
             return FaceSet(z["contexts"], z["keypoints"], z["mask"], [str(g) for g in z["groups"]],
                            [str(s) for s in z["sources"]], z["points68"], z["mask68"])
     fs = from_samples(samples, desc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # unique per process
-    np.savez(tmp, version=np.array(CACHE_VERSION), contexts=fs.contexts, keypoints=fs.keypoints, mask=fs.mask,
-             groups=np.array(fs.groups), sources=np.array(fs.sources), points68=fs.points68, mask68=fs.mask68)
-    os.replace(tmp, path)
+    write_npz_atomic(path, version=np.array(CACHE_VERSION), contexts=fs.contexts, keypoints=fs.keypoints,
+                     mask=fs.mask, groups=np.array(fs.groups), sources=np.array(fs.sources), points68=fs.points68,
+                     mask68=fs.mask68)
     return fs
