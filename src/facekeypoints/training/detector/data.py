@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from ...detection.base import box_iou
 from ...detection.learned import FIVE_FLIP, FIVE_INDEX, box_from_points
+from ...fileio import write_text_atomic
 from ...imageio import read_image
 from ..data.landmarks import in_validation, load_300w, load_lfpw, load_mtfl, load_udacity
 
@@ -161,10 +162,7 @@ def _teacher_labels(items, teacher_path: str | None, cache: Path, data: Path) ->
             bgr = read_image(img)
             sc, pts = teacher(bgr)
             done[_key(img, data)] = [[float(s), *map(float, p.reshape(-1))] for s, p in zip(sc, pts)]
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(done))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(done))
     return done
 
 
