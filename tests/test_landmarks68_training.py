@@ -204,14 +204,15 @@ def test_shipped_points68_model_lands_on_real_300w_labels(model68, data_dir):
     """The 68 points of real held-out faces land on the human labels (300-W's metric), and the
     15 the runtime derives are the 15 of those points."""
     from facekeypoints import metrics
-    from facekeypoints.training.evaluate import as_keypoints, predict_faces
+    from facekeypoints.training.evaluate import as_keypoints, model_framing, predict_faces
 
     meta = json.loads(MODEL68.with_suffix(".json").read_text())
     assert meta["points"] == 68 and meta["output"]["shape"] == [None, 68, 2] and len(meta["landmark_regions"]) == 68
     assert MODEL68.stat().st_size < 5_000_000
     samples = load_300w(data_dir / "300w")
     val = from_samples(split_by_group(samples, 0.15, 0)[1])
-    _, pred, kps, msk, p68, m68 = predict_faces(model68, val, refine=1, flip=True, with68=True)
+    _, pred, kps, msk, p68, m68 = predict_faces(model68, val, refine=1, flip=True, with68=True,
+                                                framing=model_framing(MODEL68))
     assert pred.shape == (len(val), 68, 2)
     s68 = metrics.summary68(pred, p68, m68)
     assert s68["faces"] > 150 and s68["nme"] < NME68_BOUND, s68["nme"]
@@ -225,9 +226,10 @@ def test_shipped_points68_model_mirror_consistent(model68, data_dir):
     """A mirrored crop's 68 points, mapped back through the flip permutation, land on the
     original crop's: a wrong pair in the permutation would put an eye corner on a lid."""
     from facekeypoints.training.data.augment import eval_batch
+    from facekeypoints.training.evaluate import model_framing
 
     fs = from_samples(split_by_group(load_300w(data_dir / "300w"), 0.15, 0)[1][:40])
-    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0)
+    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0, framing=model_framing(MODEL68))
     a = model68(imgs)
     b = flip_keypoints(model68(np.ascontiguousarray(imgs[:, :, ::-1])), 96)
     iod = np.linalg.norm(a[:, 45] - a[:, 36], axis=1)
@@ -243,11 +245,12 @@ NME15_BOUND = 0.042
 def test_int8_points68_keeps_the_accuracy(model68, data_dir):
     """The shipped int8 variant (training/quantize.py) lands where the float model does."""
     from facekeypoints.training.data.augment import eval_batch
-    from facekeypoints.training.evaluate import load_predictor
+    from facekeypoints.training.evaluate import load_predictor, model_framing
 
     int8 = load_predictor(MODEL68.with_name("points68.int8.onnx"), threads=1, native=True)
+    assert model_framing(MODEL68.with_name("points68.int8.onnx")) == model_framing(MODEL68)
     fs = from_samples(split_by_group(load_300w(data_dir / "300w"), 0.15, 0)[1][:60])
-    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0)
+    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0, framing=model_framing(MODEL68))
     a, b = model68(imgs), int8(imgs)
     iod = np.linalg.norm(a[:, 45] - a[:, 36], axis=1)
     assert np.median(np.linalg.norm(a - b, axis=2).mean(1) / iod) < 0.01
@@ -301,10 +304,18 @@ def test_integral68_trains_on_68_and_5_point_faces_and_exports(tmp_path, data_di
     data = [str(data_dir / "300w" / "afw"), str(mtfl)]
     out = tmp_path / "run"
     best = train(TrainConfig(data=data, out=str(out), arch="integral68", epochs=2, batch_size=32, limit=128,
-                             threads=1, focus_epochs=0), log=lambda *_: None)
+                             threads=1, focus_epochs=0, crop_zoom=1.25, crop_down=0.1), log=lambda *_: None)
     hist = json.loads((out / "history.json").read_text())["history"]
     assert len(hist) == 2 and hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert 0 < best["300w"]["nme68"] < 1.0 and best["300w"]["landmarks68"]["faces"] > 20
     assert "nme_eye_centres" in best["mtfl"] and "val_nme_mtfl" in hist[-1]
     meta = export(out / "best.pt", tmp_path / "m.onnx")
     assert meta["points"] == 68 and meta["output"]["shape"] == [None, 68, 2] and meta["max_abs_diff_vs_torch"] < 1e-4
+    # its wider crop (geometry.Framing) travels with it: the sidecar, the runtime and fkp evaluate know it
+    from facekeypoints.geometry import Framing
+    from facekeypoints.runtime import OnnxKeypointModel
+    from facekeypoints.training.evaluate import model_framing
+
+    assert meta["framing"] == {"zoom": 1.25, "down": 0.1}
+    assert OnnxKeypointModel(tmp_path / "m.onnx").framing == Framing(1.25, 0.1)
+    assert model_framing(tmp_path / "m.onnx") == model_framing(out / "best.pt") == Framing(1.25, 0.1)

@@ -280,6 +280,8 @@ def test_losses_count_present_points_only():
     (["--augment", "occlude=-1"], "fkp: --augment 'occlude=-1': expected NAME=VALUE"),
     (["--augment", "occlude=nan"], "fkp: --augment 'occlude=nan': expected NAME=VALUE"),
     (["--augment", "blurr=0.3"], "fkp: unknown augmentation setting 'blurr'"),
+    (["--crop-zoom", "1.25"], "fkp: --crop-zoom/--crop-down are for 68-point models (--arch integral68...), not integral"),
+    (["--arch", "integral68", "--crop-zoom", "3"], "fkp: crop framing out of range: --crop-zoom 3.0 (0.5-2)"),
 ])
 def test_bad_augment_settings_are_one_line(tmp_path, data_dir, args, message):
     r = _fkp("train", "--data", data_dir / "kaggle_format" / "training.csv", "--out", tmp_path / "r", *args, timeout=120)

@@ -84,6 +84,47 @@ class Frame:
         return (self.cx - h, self.cy - h, self.cx + h, self.cy + h)
 
 
+@dataclass(frozen=True)
+class Framing:
+    """Where a model's crop sits relative to the Kaggle frame of the same face: ``zoom`` times its
+    side, its centre moved ``down`` Kaggle sides along the face's own downward axis (rolled with it).
+
+    The Kaggle framing (``zoom=1``, ``down=0``) cuts the lower jaw off: on the 300-W + LFPW photos the
+    chin lies at y = 103 of 96 px (median). A 68-point model can be trained on a wider, lower crop
+    that holds the whole face (``fkp train --crop-zoom --crop-down``); its ONNX sidecar records the
+    framing, and the runtime cuts its crops so. Frames elsewhere (refinement, tracking, gates) stay
+    Kaggle frames: a model's framing is applied only where its crop is cut."""
+
+    zoom: float = 1.0
+    down: float = 0.0
+
+    @property
+    def identity(self) -> bool:
+        return self.zoom == 1.0 and self.down == 0.0
+
+    def apply(self, frame: Frame) -> Frame:
+        """The crop frame this framing cuts for a face whose Kaggle frame is ``frame``."""
+        if self.identity:
+            return frame
+        d = self.down * frame.side
+        return Frame(frame.cx - math.sin(frame.angle) * d, frame.cy + math.cos(frame.angle) * d,
+                     frame.side * self.zoom, frame.angle)
+
+    def to_meta(self) -> dict:
+        return {"zoom": float(self.zoom), "down": float(self.down)}
+
+    @staticmethod
+    def from_meta(meta: dict | None) -> Framing:
+        """From a model sidecar's ``"framing"`` (absent: the Kaggle framing, as every model before it)."""
+        if not meta:
+            return KAGGLE_FRAMING
+        return Framing(float(meta.get("zoom", 1.0)), float(meta.get("down", 0.0)))
+
+
+#: The framing every 15-point model and the first 68-point models were trained on.
+KAGGLE_FRAMING = Framing()
+
+
 def _keypoint_scale(kp: np.ndarray) -> float:
     """Face size from eye and mouth geometry, robust to yaw (eye distance shrinks)
     and pitch (eye-mouth distance shrinks)."""

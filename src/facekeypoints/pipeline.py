@@ -293,7 +293,7 @@ class KeypointDetector:
         setting) mirror-averages the final pass (``gaps``, a list: gets the mirror gap per face,
         :meth:`_mirror_pair`). Each refined frame is built from the 15 keypoints (derived from 68
         landmarks), as the models were trained. With a ``keypoints_model`` (``points=68``) it makes
-        every pass and the 68-point model predicts once more on the final crops."""
+        every pass and the 68-point model predicts once more on the final frames (in its own framing)."""
         if not frames:
             return np.zeros((0, self.points, 2), np.float32)
         passes = self.refine if refine is None else refine
@@ -301,17 +301,23 @@ class KeypointDetector:
         model = self.framer or self.model
         if crops is None:
             crops = np.stack([crop(gray, f) for f in frames])
-        kps = self._predict(model, frames, crops, flip and passes == 0, gaps)
+        kps = self._predict(model, gray, frames, crops, flip and passes == 0, gaps)
         for i in range(passes):
             frames = [frame_from_keypoints(k, rotate=True) for k in kps]
             crops = np.stack([crop(gray, f) for f in frames])
-            kps = self._predict(model, frames, crops, flip=flip and i == passes - 1, gaps=gaps)
+            kps = self._predict(model, gray, frames, crops, flip=flip and i == passes - 1, gaps=gaps)
         if self.framer is not None:
-            kps = conform_landmarks(self._predict(self.model, frames, crops, flip=flip), kps)
+            kps = conform_landmarks(self._predict(self.model, gray, frames, crops, flip=flip), kps)
         return kps
 
-    def _predict(self, model: OnnxKeypointModel, frames: list[Frame], crops: np.ndarray,
+    def _predict(self, model: OnnxKeypointModel, gray: np.ndarray, frames: list[Frame], crops: np.ndarray,
                  flip: bool = False, gaps: list | None = None) -> np.ndarray:
+        """``model``'s points in image pixels for faces whose Kaggle frames are ``frames`` (``crops``:
+        those frames cut). A model trained on another framing (a 68-point model's wider crop,
+        :class:`~facekeypoints.geometry.Framing`) gets its own crops of the same faces."""
+        if not model.framing.identity:
+            frames = [model.framing.apply(f) for f in frames]
+            crops = np.stack([crop(gray, f) for f in frames])
         if flip and gaps is not None:
             pred, gap = self._mirror_pair(model, crops)
             gaps.append(gap)

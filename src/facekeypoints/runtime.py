@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FkpError
-from .geometry import CROP_SIZE
+from .geometry import CROP_SIZE, Framing
 from .schema import KEYPOINT_NAMES, NUM_KEYPOINTS, NUM_LANDMARKS
 
 #: Point counts a keypoint model may give: the 15 named keypoints or the 68 iBUG landmarks.
@@ -80,7 +80,9 @@ class OnnxKeypointModel:
 
     ``points`` (P) comes from the sidecar's ``"points"`` (15 when absent): the 15 named
     keypoints in ``KEYPOINT_NAMES`` order, or the 68 iBUG landmarks in iBUG order. ``path``
-    None picks the shipped model for ``points`` (default 15)."""
+    None picks the shipped model for ``points`` (default 15). ``framing``: how its crops sit on a
+    face's Kaggle frame (:class:`~facekeypoints.geometry.Framing`, from the sidecar); callers cut
+    crops with ``framing.apply(frame)``, as :class:`~facekeypoints.pipeline.KeypointDetector` does."""
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, verify: bool = True,
                  points: int | None = None) -> None:
@@ -98,6 +100,12 @@ class OnnxKeypointModel:
         if out_points is not None and out_points != self.points:
             raise FkpError(f"{self.path}: model outputs {out_points} points, its metadata says {self.points}")
         self.input_name = self.session.get_inputs()[0].name
+        try:  # where its crops sit on a face's Kaggle frame (geometry.Framing; absent: the Kaggle framing)
+            self.framing = Framing.from_meta(self.meta.get("framing"))
+        except (AttributeError, TypeError, ValueError):
+            raise FkpError(f"{self.path}: unreadable crop framing in its metadata") from None
+        if not (0.5 <= self.framing.zoom <= 2.0 and abs(self.framing.down) <= 0.5):
+            raise FkpError(f"{self.path}: crop framing {self.framing.to_meta()} is outside zoom 0.5-2, down -0.5-0.5")
 
     def expect_points(self, points: int) -> int:
         """``points`` when this model gives that many; a one-line FkpError naming the model otherwise."""

@@ -64,7 +64,7 @@ def main(model: str, checkpoint: str | None = None) -> None:
         dets, frames, crops = kd.verified(gray, kd.detector(gray))
         if not dets:
             continue
-        first = kd._predict(kd.model, frames, crops)
+        first = kd._predict(kd.model, gray, frames, crops)
         gaps: list = []
         final = kd.keypoints_from_frames(gray, frames, crops=crops, flip=True, gaps=gaps)
         refined = [frame_from_keypoints(k, rotate=True) for k in final]

@@ -46,7 +46,7 @@ for name in sys.argv[1:]:
                 frames = [detection_frame(d) for d in dets]
                 crops = np.stack([crop(g, f) for f in frames])
                 vp[idx] = kd.verifier.predict(crops)
-                k1 = kd._predict(kd.model, frames, crops)
+                k1 = kd._predict(kd.model, g, frames, crops)
                 fr2 = [frame_from_keypoints(k, rotate=True) for k in k1]
                 c2 = np.stack([crop(g, f) for f in fr2])
                 both = kd.model.predict(np.concatenate([c2, c2[:, :, ::-1]]))

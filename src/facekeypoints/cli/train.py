@@ -63,6 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--region-weight", nargs="*", default=[], metavar="REGION=W",
                    help="integral68: weight of an iBUG region's landmarks in the loss, e.g. jaw=2 "
                         "(regions: " + ", ".join(IBUG68_REGIONS) + "; the others weigh 1)")
+    p.add_argument("--crop-zoom", type=float, default=1.0,
+                   help="integral68 models: crop this many Kaggle-frame sides wide, so the jaw fits (the sidecar "
+                        "records it and the photo pipeline cuts its crops so; 1 = the Kaggle framing)")
+    p.add_argument("--crop-down", type=float, default=0.0,
+                   help="integral68 models: move the crop's centre this many Kaggle-frame sides down the face")
     p.add_argument("--augment", nargs="*", default=[], metavar="NAME=VALUE",
                    help="override augmentation settings (training/data/augment.py AugmentConfig), "
                         "e.g. detector_jitter=1.2 occlude=0.3")
@@ -134,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
                       limit=args.limit, cache_dir=args.cache_dir, ema=args.ema, harmonise=args.harmonise,
                       oversample=_oversample(args.oversample), focus=args.focus, focus_epochs=args.focus_epochs,
                       init=args.init, derived_loss=args.derived_loss, loss=args.loss, augment=_augment(args.augment),
-                      region_weight=_region_weight(args.region_weight))
+                      region_weight=_region_weight(args.region_weight), crop_zoom=args.crop_zoom,
+                      crop_down=args.crop_down)
     best = train(cfg, resume=args.resume, device=args.device, amp=args.amp)
     if os.environ.get("RANK", "0") not in ("", "0"):
         return 0  # under torchrun only rank 0 reports

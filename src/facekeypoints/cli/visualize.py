@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import FkpError
     from ..training.data.augment import AugmentConfig, eval_batch, make_batch
     from ..training.data.dataset import load, split
-    from ..training.evaluate import load_predictor, predict_faces
+    from ..training.evaluate import load_predictor, model_framing, predict_faces
     from ..training.visualize import grid, save_grid
 
     faces = load(args.data, args.cache_dir)
@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         model = args.model
         predictor = load_predictor(None if model == "default" else model) if model else None
         if predictor is not None:
-            imgs, pred, kps, _ = predict_faces(predictor, faces)
+            # drawn on the Kaggle crops, predicted on the model's own (a 68-point model may frame wider)
+            imgs, pred, kps, _ = predict_faces(predictor, faces, framing=model_framing(None if model == "default" else model))
         else:
             imgs, kps, _ = eval_batch(faces.contexts, faces.keypoints, faces.mask, args.seed)
     save_grid(args.out, grid(imgs, kps, pred, cols=args.cols))

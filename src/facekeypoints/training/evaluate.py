@@ -12,6 +12,7 @@ a training checkpoint (``.pt``, needs torch).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from .. import metrics
 from ..fileio import write_json_atomic
-from ..geometry import CROP_SIZE, crop, frame_from_keypoints, mirror_average
+from ..geometry import CROP_SIZE, KAGGLE_FRAMING, Framing, crop, frame_from_keypoints, mirror_average
 from ..schema import IBUG68_REGIONS, IBUG68_TO_15_MATRIX, KEYPOINT_NAMES, NUM_LANDMARKS
 from .data.augment import eval_batch, eval_frames
 from .data.dataset import FaceSet, load, split
@@ -73,34 +74,58 @@ def load_predictor(model: str | os.PathLike | None, threads: int | None = None, 
     return fn if native else (lambda crops: as_keypoints(fn(crops)))
 
 
+def model_framing(model: str | os.PathLike | None) -> Framing:
+    """The crop framing a model was trained on (:class:`Framing`): an ONNX sidecar's ``"framing"``,
+    a checkpoint's ``crop_zoom`` / ``crop_down``; the Kaggle framing for the shipped 15-point model
+    and for models from before framings."""
+    if model is None:
+        return KAGGLE_FRAMING
+    if str(model).endswith((".pt", ".pth", ".ckpt")):
+        from .checkpoint import load_checkpoint
+
+        cfg = load_checkpoint(model)[1].get("config", {})
+        return Framing(float(cfg.get("crop_zoom", 1.0)), float(cfg.get("crop_down", 0.0)))
+    meta = Path(model).with_suffix(".json")
+    return Framing.from_meta(json.loads(meta.read_text()).get("framing")) if meta.is_file() else KAGGLE_FRAMING
+
+
 def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int = 0,
-                  flip: bool = False, with68: bool = False) -> tuple[np.ndarray, ...]:
+                  flip: bool = False, with68: bool = False,
+                  framing: Framing = KAGGLE_FRAMING) -> tuple[np.ndarray, ...]:
     """Run the model on detector-like crops of each face; returns crops, predictions,
-    labels and mask, all in the 96x96 frame of the first crop (``with68``: then also the 68
-    landmark labels and their mask). ``flip``: mirror-average the final pass, as the photo
-    pipeline does. Predictions have the model's own point count (15 or 68);
-    :func:`as_keypoints` turns 68 into the 15."""
+    labels and mask, all in the 96x96 frame of the first (Kaggle-framed) crop (``with68``: then
+    also the 68 landmark labels and their mask). ``flip``: mirror-average the final pass, as the
+    photo pipeline does. ``framing``: the model's own crop on each frame (:class:`Framing`, as the
+    photo pipeline cuts it; the figures stay in the Kaggle frame). Predictions have the model's own
+    point count (15 or 68); :func:`as_keypoints` turns 68 into the 15."""
     exact = np.array([s == "kaggle" for s in faces.sources], bool)  # Kaggle rows: their own 96x96 image
     imgs, kps, msk = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed, exact)
+    first = eval_frames(len(imgs), seed, exact)
     rest: tuple = ()
     if with68:
         # every labelled landmark, also those the crop cuts off (the chin often lies below it):
         # the 300-W metric counts them all
-        first = eval_frames(len(imgs), seed, exact)
         p68 = np.stack([f.to_crop(p) for f, p in zip(first, faces.points68)]) if len(imgs) else faces.points68.copy()
         rest = (p68, faces.mask68.copy())
     if not len(imgs):
         return (imgs, np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32), kps, msk, *rest)
-    pred = mirror_average(predict, imgs) if flip and not refine else predict(imgs)
-    if refine:
-        # Map each eval crop back into its 192 px context, re-crop around the prediction.
-        first = eval_frames(len(imgs), seed, exact)
-        for i in range(refine):
-            ctx_pred = [f.to_image(p) for f, p in zip(first, as_keypoints(pred))]
-            frames = [frame_from_keypoints(k, rotate=True) for k in ctx_pred]
-            crops = np.stack([crop(c, fr) for c, fr in zip(faces.contexts, frames)])
-            refined = mirror_average(predict, crops) if flip and i == refine - 1 else predict(crops)
-            pred = np.stack([f0.to_crop(fr.to_image(p)) for f0, fr, p in zip(first, frames, refined)])
+
+    def in_first(frames: list, pred: np.ndarray) -> np.ndarray:
+        """Points predicted in each face's ``frames`` crop -> the first crop's pixels."""
+        return np.stack([f0.to_crop(fr.to_image(p)) for f0, fr, p in zip(first, frames, pred)])
+
+    if framing.identity:
+        pred = mirror_average(predict, imgs) if flip and not refine else predict(imgs)
+    else:
+        cut = [framing.apply(f) for f in first]
+        framed = eval_batch(faces.contexts, faces.keypoints, faces.mask, seed, exact, framing=framing)[0]
+        pred = in_first(cut, mirror_average(predict, framed) if flip and not refine else predict(framed))
+    # Map each eval crop back into its 192 px context, re-crop around the prediction.
+    for i in range(refine):
+        ctx_pred = [f.to_image(p) for f, p in zip(first, as_keypoints(pred))]
+        frames = [framing.apply(frame_from_keypoints(k, rotate=True)) for k in ctx_pred]
+        crops = np.stack([crop(c, fr) for c, fr in zip(faces.contexts, frames)])
+        pred = in_first(frames, mirror_average(predict, crops) if flip and i == refine - 1 else predict(crops))
     return (imgs, pred, kps, msk, *rest)
 
 
@@ -144,11 +169,13 @@ def predict_kaggle(predict: Predictor, images: np.ndarray, refine: int = 1, flip
 
 def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str = "val", val_fraction: float = 0.15,
              seed: int = 0, refine: int = 1, out_dir: str | os.PathLike | None = None, cache_dir: str | None = None,
-             predictor: Predictor | None = None, gap: bool = False, flip: bool = True) -> dict:
+             predictor: Predictor | None = None, gap: bool = False, flip: bool = True,
+             framing: Framing | None = None) -> dict:
     """Evaluate on the validation split (default), the training split or all faces; write
     JSON + PNG to ``out_dir``. ``flip``: mirror-average the final pass (the photo pipeline's
     default). ``gap``: also measure each set's label convention against 300-W's
-    (:func:`facekeypoints.training.data.harmonise.label_gap`; use the training split; single passes)."""
+    (:func:`facekeypoints.training.data.harmonise.label_gap`; use the training split; single passes).
+    ``framing``: the model's crop framing (default: what ``model`` records, :func:`model_framing`)."""
     faces = load(data, cache_dir)
     if split_name != "all":
         tr, va = split(faces, val_fraction, seed)
@@ -158,10 +185,11 @@ def evaluate(model: str | os.PathLike | None, data: list[str], split_name: str =
 
         raise FkpError("no faces to evaluate (empty validation split?)")
     predict = predictor or load_predictor(model, native=True)
+    framing = framing or (model_framing(model) if predictor is None else KAGGLE_FRAMING)
     flip = flip and not gap  # label offsets are measured, and applied, on single passes
-    _, pred, kps, msk, p68, m68 = predict_faces(predict, faces, refine, seed, flip, with68=True)
+    _, pred, kps, msk, p68, m68 = predict_faces(predict, faces, refine, seed, flip, with68=True, framing=framing)
     result: dict = {"model": str(model) if model else "default", "split": split_name, "refine": refine, "flip": flip,
-                    "frame": f"{CROP_SIZE}x{CROP_SIZE}", "points": int(pred.shape[1]),
+                    "frame": f"{CROP_SIZE}x{CROP_SIZE}", "framing": framing.to_meta(), "points": int(pred.shape[1]),
                     "sets": set_metrics(pred, kps, msk, p68, m68, faces.sources)}
     if gap:
         result["label_gap"] = {k: v.tolist() for k, v in label_gap(as_keypoints(pred), kps, msk, faces.sources).items()}

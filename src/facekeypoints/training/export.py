@@ -22,7 +22,7 @@ from torch import nn
 from .. import __version__
 from ..errors import FkpError
 from ..fileio import write_json_atomic
-from ..geometry import CROP_SIZE
+from ..geometry import CROP_SIZE, Framing
 from ..schema import IBUG68_REGION_OF, KEYPOINT_NAMES, NUM_LANDMARKS
 from .checkpoint import load_checkpoint
 from .model import denormalise, n_points
@@ -103,6 +103,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
     finally:
         tmp.unlink(missing_ok=True)
     best = ckpt.get("best_metrics", {})
+    cfg = ckpt.get("config", {})
     meta = {
         "format": "facekeypoints-onnx/1",
         "version": __version__,
@@ -112,6 +113,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
         "points": ref.k,
         "keypoints": list(KEYPOINT_NAMES),
         "crop_size": CROP_SIZE,
+        # where the crop sits on a face's Kaggle frame (geometry.Framing); the runtime cuts crops so
+        "framing": Framing(float(cfg.get("crop_zoom", 1.0)), float(cfg.get("crop_down", 0.0))).to_meta(),
         "epoch": ckpt.get("epoch"),
         "validation": {k: {m: v[m] for m in ("faces", "rmse", "nme", "nme68") if m in v} for k, v in best.items()},
         "max_abs_diff_vs_torch": diff,

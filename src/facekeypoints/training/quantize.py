@@ -23,7 +23,7 @@ import numpy as np
 from ..fileio import write_json_atomic
 from .data.augment import AugmentConfig, make_batch
 from .data.dataset import load, split
-from .evaluate import evaluate, load_predictor
+from .evaluate import evaluate, load_predictor, model_framing
 
 
 def quantize(model: str | os.PathLike, out: str | os.PathLike, calib: np.ndarray) -> Path:
@@ -106,7 +106,7 @@ def main() -> None:
     tr, _ = split(faces, 0.15, 0)
     idx = np.random.default_rng(0).permutation(tr)[:args.calib]
     crops = make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], np.random.default_rng(0),
-                       AugmentConfig())[0]
+                       AugmentConfig(), framing=model_framing(args.model))[0]  # calibrated on the model's own crops
     q = quantize(args.model, args.out, crops)
     paths = {"float": args.model, "int8": str(q)}
     timed = paths | ({"peer": args.peer} if args.peer else {})

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..errors import FkpError
 from ..fileio import write_json_atomic
+from ..geometry import KAGGLE_FRAMING, Framing
 from ..schema import IBUG68_REGIONS, KEYPOINT_NAMES
 from . import distributed as ddp
 from .checkpoint import load_checkpoint, predict_crops  # noqa: F401 - re-exported for callers of train
@@ -62,6 +63,12 @@ class TrainConfig:
     derived_loss: str = "missing"  # integral68: train the derived 15 on faces without 68 labels, or "all"
     loss: str | None = None  # "mse", "l1" or "smoothl1" (L1 beyond 1 px) on the coordinates; default per arch
     region_weight: dict = field(default_factory=dict)  # integral68: iBUG region -> weight of its points in the loss
+    crop_zoom: float = 1.0  # the model's crop: this many Kaggle-frame sides wide (geometry.Framing) ...
+    crop_down: float = 0.0  # ... its centre this many sides lower on the face (1, 0: the Kaggle framing)
+
+    @property
+    def framing(self) -> Framing:
+        return Framing(self.crop_zoom, self.crop_down)
 
 
 FOCUS_EMA = 0.99  # the focus phase is a few hundred steps: the average must forget faster
@@ -172,9 +179,10 @@ def shard_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, glo
     return part * world, part
 
 
-def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv | None = None, refine: int = 1) -> dict:
+def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv | None = None, refine: int = 1,
+             framing: Framing = KAGGLE_FRAMING) -> dict:
     """Metrics on the validation faces, measured the way ``fkp evaluate`` and the photo pipeline
-    see them: a detector-like crop, then ``refine`` re-centred passes. Under torchrun each rank
+    see them: a detector-like crop (in the model's ``framing``), then ``refine`` re-centred passes. Under torchrun each rank
     predicts a contiguous shard and the predictions are gathered, so every rank computes the
     same numbers as one process would."""
 
@@ -184,7 +192,7 @@ def validate(model: torch.nn.Module, val: FaceSet, seed: int, env: ddp.DistEnv |
         part = np.array_split(np.arange(len(imgs)), env.world)[env.rank]
         return ddp.gather_rows(env, predict_crops(model, imgs[part], device=env.device))
 
-    _, pred, kps, msk, p68, m68 = predict_faces(predict, val, refine, seed, with68=True)
+    _, pred, kps, msk, p68, m68 = predict_faces(predict, val, refine, seed, with68=True, framing=framing)
     return set_metrics(pred, kps, msk, p68, m68, val.sources)
 
 
@@ -245,7 +253,7 @@ class _Prefetch:
     """Builds augmented batches in a background thread (OpenCV releases the GIL)."""
 
     def __init__(self, faces: FaceSet, batches: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig,
-                 with68: bool = False):
+                 with68: bool = False, framing: Framing = KAGGLE_FRAMING):
         self.q: queue.Queue = queue.Queue(maxsize=4)
         self.n = len(batches)
 
@@ -253,10 +261,10 @@ class _Prefetch:
             for idx in batches:
                 if with68:
                     self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg,
-                                          faces.points68[idx], faces.mask68[idx]))
+                                          faces.points68[idx], faces.mask68[idx], framing=framing))
                 else:
-                    self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg)
-                               + (None, None))
+                    self.q.put(make_batch(faces.contexts[idx], faces.keypoints[idx], faces.mask[idx], rng, cfg,
+                                          framing=framing) + (None, None))
 
         self.t = threading.Thread(target=work, daemon=True)
         self.t.start()
@@ -351,6 +359,11 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
     bad = sorted(set(cfg.augment) - set(AugmentConfig.__dataclass_fields__))
     if bad:
         raise FkpError(f"unknown augmentation setting {bad[0]!r}; choose from {', '.join(AugmentConfig.__dataclass_fields__)}")
+    if not (0.5 <= cfg.crop_zoom <= 2.0 and abs(cfg.crop_down) <= 0.5):
+        raise FkpError(f"crop framing out of range: --crop-zoom {cfg.crop_zoom} (0.5-2), --crop-down {cfg.crop_down} (-0.5-0.5)")
+    if not cfg.framing.identity and not cfg.arch.startswith("integral68"):
+        # the photo pipeline's refinement, gates and tracker frame faces with the 15-point model's own crops
+        raise FkpError(f"--crop-zoom/--crop-down are for 68-point models (--arch integral68...), not {cfg.arch}")
     env = ddp.setup(device)
     try:
         return _train(cfg, resume, log if env.main else _quiet, env, amp)
@@ -436,7 +449,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
 
         calib_idx = np.random.default_rng(cfg.seed + 1).permutation(len(train_set))[:256]
         calib = make_batch(train_set.contexts[calib_idx], train_set.keypoints[calib_idx], train_set.mask[calib_idx],
-                           np.random.default_rng(cfg.seed + 1), AugmentConfig(**cfg.augment))[0]
+                           np.random.default_rng(cfg.seed + 1), AugmentConfig(**cfg.augment), framing=cfg.framing)[0]
         full = train_set.mask68.all(axis=1)
         mean68 = train_set.points68[full].mean(axis=0) if full.any() else None
         n = init_from_onnx(model, cfg.init, calib, mean68)
@@ -524,7 +537,7 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             write_json_atomic(out / "debug-shards" / f"epoch{epoch + 1}-rank{env.rank}.json",
                         {"epoch": epoch + 1, "rank": env.rank, "world": env.world, "train_size": len(cur),
                          "indices": seen})
-        bar = tqdm(_Prefetch(cur, batches, aug_rng, aug, with68), total=len(batches),
+        bar = tqdm(_Prefetch(cur, batches, aug_rng, aug, with68, cfg.framing), total=len(batches),
                    desc=f"epoch {epoch + 1}/{cfg.epochs + focus_epochs}", leave=False, dynamic_ncols=True, disable=not env.main)
         for step, (imgs, kps, msk, k68, m68) in enumerate(bar):
             x = torch.from_numpy(imgs).to(env.device).float().div_(255).unsqueeze(1)
@@ -558,10 +571,10 @@ def _train(cfg: TrainConfig, resume: bool, log, env: ddp.DistEnv, amp: bool) -> 
             ddp.broadcast_buffers(env, model)
             if ema is not None:
                 ddp.broadcast_buffers(env, ema.model)
-            val = validate(judged, val_set, cfg.seed, env)
+            val = validate(judged, val_set, cfg.seed, env, framing=cfg.framing)
         else:
             train_loss = float(np.mean(losses))
-            val = validate(judged, val_set, cfg.seed, env if env.device.type != "cpu" else None)
+            val = validate(judged, val_set, cfg.seed, env if env.device.type != "cpu" else None, framing=cfg.framing)
         score = val[key][metric]
         if not math.isfinite(score):  # no validation face has the points NME needs
             score = val[key]["rmse"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, Frame, eye_angle
+from ...geometry import BOX_JITTER_CENTRE, BOX_JITTER_LOG_SIDE, CROP_SIZE, KAGGLE_FRAMING, Frame, Framing, eye_angle
 from ...schema import INDEX, flip_keypoints, flip_mask
 from .dataset import CONTEXT
 
@@ -106,29 +106,34 @@ def _rolls(keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray,
                rng: np.random.Generator, cfg: AugmentConfig, points68: np.ndarray | None = None,
-               mask68: np.ndarray | None = None, frames: list[Frame] | None = None) -> tuple[np.ndarray, ...]:
+               mask68: np.ndarray | None = None, frames: list[Frame] | None = None,
+               framing: Framing = KAGGLE_FRAMING) -> tuple[np.ndarray, ...]:
     """Crop (and augment) a batch: returns images (N, 96, 96) uint8, keypoints
     (N, 15, 2) in crop pixels (NaN where masked), mask (N, 15); with ``points68`` also the
     68 landmarks (N, 68, 2) and their mask (N, 68), moved by the same affine map and flip.
     The random draws do not depend on whether the 68 points are asked for. ``frames``: the
-    crop frames to use instead of drawing them."""
+    (Kaggle) crop frames to use instead of drawing them; ``framing``: the model's crop on each
+    (:class:`~facekeypoints.geometry.Framing`; it changes no random draw)."""
     if points68 is not None:
         both = np.concatenate([keypoints, points68], axis=1)
         bmask = np.concatenate([mask, mask68], axis=1)
-        imgs, kps, msk = _make_batch(contexts, both, bmask, rng, cfg, split=keypoints.shape[1], frames=frames)
+        imgs, kps, msk = _make_batch(contexts, both, bmask, rng, cfg, split=keypoints.shape[1], frames=frames,
+                                     framing=framing)
         k = keypoints.shape[1]
         return imgs, kps[:, :k], msk[:, :k], kps[:, k:], msk[:, k:]
-    return _make_batch(contexts, keypoints, mask, rng, cfg, frames=frames)
+    return _make_batch(contexts, keypoints, mask, rng, cfg, frames=frames, framing=framing)
 
 
 def _make_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                cfg: AugmentConfig, split: int | None = None, frames: list[Frame] | None = None) -> tuple[np.ndarray, ...]:
+                cfg: AugmentConfig, split: int | None = None, frames: list[Frame] | None = None,
+                framing: Framing = KAGGLE_FRAMING) -> tuple[np.ndarray, ...]:
     """``split``: the first ``split`` points are the 15 keypoints, the rest the 68 landmarks
     (each group flipped with its own permutation)."""
     n = len(contexts)
     k15 = keypoints.shape[1] if split is None else split
     if frames is None:
         frames = _frames(n, rng, cfg, _rolls(keypoints[:, :k15], mask[:, :k15]) if cfg.refine else None)
+    frames = [framing.apply(f) for f in frames]
     imgs = np.empty((n, CROP_SIZE, CROP_SIZE), np.uint8)
     kps = np.empty((n, keypoints.shape[1], 2), np.float32)
     msk = mask.copy()
@@ -165,9 +170,9 @@ def eval_frames(n: int, seed: int = 0, exact: np.ndarray | None = None) -> list[
 
 def eval_batch(contexts: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, seed: int = 0,
                exact: np.ndarray | None = None, points68: np.ndarray | None = None,
-               mask68: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+               mask68: np.ndarray | None = None, framing: Framing = KAGGLE_FRAMING) -> tuple[np.ndarray, ...]:
     """Validation crops: a detector-like box (seeded Haar-statistics jitter), no other change,
     so validation error matches what a photo run with the Haar cascade sees; ``exact`` faces
-    (see :func:`eval_frames`) are cut in their base frame."""
+    (see :func:`eval_frames`) are cut in their base frame; ``framing`` as in :func:`make_batch`."""
     return make_batch(contexts, keypoints, mask, np.random.default_rng(seed), EVAL, points68, mask68,
-                      frames=eval_frames(len(contexts), seed, exact))
+                      frames=eval_frames(len(contexts), seed, exact), framing=framing)
