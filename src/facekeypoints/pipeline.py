@@ -268,9 +268,9 @@ class KeypointDetector:
     def _mirror_pair(self, model: OnnxKeypointModel, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints averaged over the crops and their mirror images (as
         :func:`~facekeypoints.geometry.mirror_average`) and, per crop, the mean distance between the
-        two halves' 15 keypoints in crop sides (the mirror gate's measure)."""
+        two halves' 15 keypoints in Kaggle-frame sides (the mirror gate's measure, whatever the model's framing)."""
         a, b = mirror_pair(model.predict, crops)
-        gap = np.linalg.norm(to_points15(a) - to_points15(b), axis=-1).mean(-1) / crops.shape[2]
+        gap = np.linalg.norm(to_points15(a) - to_points15(b), axis=-1).mean(-1) * model.framing.zoom / crops.shape[2]
         return (a + b) / 2, gap
 
     def spans_face(self, keypoints: np.ndarray, frame: Frame) -> bool:
