@@ -17,6 +17,7 @@ from facekeypoints.runtime import OnnxKeypointModel
 from facekeypoints.training.data.augment import EVAL, AugmentConfig, make_batch
 from facekeypoints.training.data.dataset import from_samples
 from facekeypoints.training.data.landmarks import load_300w, load_lfpw
+from facekeypoints.training.evaluate import model_framing
 
 MODELS = Path(__file__).resolve().parents[1] / "src" / "facekeypoints" / "models"
 WIDE = Framing(1.25, 0.1)
@@ -82,6 +83,9 @@ def test_runtime_reads_the_framing_and_refuses_a_bad_one(tmp_path):
         with pytest.raises(FkpError) as e:
             OnnxKeypointModel(_framed_copy(tmp_path, bad), points=68)
         assert "framed68.onnx" in str(e.value) and "framing" in str(e.value) and "\n" not in str(e.value)
+        if bad != {"zoom": 5}:  # fkp evaluate and the quantiser read it too
+            with pytest.raises(FkpError, match=r"framed68\.json: unreadable crop framing"):
+                model_framing(tmp_path / "framed68.onnx")
 
 
 def test_the_pipeline_cuts_a_framed_models_own_crop(tmp_path, val_300w):

@@ -86,7 +86,14 @@ def model_framing(model: str | os.PathLike | None) -> Framing:
         cfg = load_checkpoint(model)[1].get("config", {})
         return Framing(float(cfg.get("crop_zoom", 1.0)), float(cfg.get("crop_down", 0.0)))
     meta = Path(model).with_suffix(".json")
-    return Framing.from_meta(json.loads(meta.read_text()).get("framing")) if meta.is_file() else KAGGLE_FRAMING
+    if not meta.is_file():
+        return KAGGLE_FRAMING
+    try:
+        return Framing.from_meta(json.loads(meta.read_text()).get("framing"))
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        from ..errors import FkpError
+
+        raise FkpError(f"{meta}: unreadable crop framing ({type(e).__name__})") from None
 
 
 def predict_faces(predict: Predictor, faces: FaceSet, refine: int = 1, seed: int = 0,
