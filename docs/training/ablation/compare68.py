@@ -6,28 +6,20 @@ distance) overall and per region, as the benchmark reports it.
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
+from fuse68 import labelled_face, validation_photos  # this folder's (a script's folder is on sys.path)
 
 import facekeypoints as fk
 from facekeypoints.imageio import read_image
 from facekeypoints.schema import IBUG68_REGION_OF
-from facekeypoints.training.data.landmarks import in_validation, load_300w
-from facekeypoints.training.detector.data import SPLIT_SEED, VAL_FRACTION
 
-DATA = Path("../shared/data")
 REGIONS = {"jaw": ("jaw",), "brows": ("right_eyebrow", "left_eyebrow"), "nose": ("nose_bridge", "nose_base"),
            "eyes": ("right_eye", "left_eye"), "mouth": ("outer_lip", "inner_lip")}
 
 
 def main(models: list[str]) -> None:
-    items = []
-    for src in ("300w", "lfpw"):
-        for s in load_300w(DATA / src):
-            group = ("lfpw/" + s.image.stem) if src == "lfpw" else s.group
-            if in_validation(group, VAL_FRACTION, SPLIT_SEED) and s.points68 is not None:
-                items.append((s.image, s.points68))
+    items = validation_photos()
     framer = fk.KeypointDetector(threads=1).model  # one 15-point model for all, loaded once
     systems = {m: fk.KeypointDetector(None if m == "shipped" else m, threads=1, points=68, keypoints_model=framer)
                for m in models}
@@ -36,11 +28,8 @@ def main(models: list[str]) -> None:
         image = read_image(path)
         ocular = np.linalg.norm(labels[45] - labels[36])
         for m, det in systems.items():
-            faces = det.detect(image)
-            if faces:
-                f = min(faces, key=lambda f: np.linalg.norm(f.keypoints.mean(0) - labels.mean(0)))
-                if np.linalg.norm(f.keypoints.mean(0) - labels.mean(0)) <= ocular:
-                    errors[m][i] = np.linalg.norm(f.keypoints - labels, axis=1) / ocular
+            if (f := labelled_face(det.detect(image), labels)) is not None:
+                errors[m][i] = np.linalg.norm(f.keypoints - labels, axis=1) / ocular
     common = sorted(set.intersection(*[set(e) for e in errors.values()]))
     region = np.array(IBUG68_REGION_OF)
     print(f"{len(common)} faces found by every model (of {len(items)})")

@@ -20,13 +20,27 @@ from facekeypoints.training.detector.data import SPLIT_SEED, VAL_FRACTION
 DATA = Path("../shared/data")
 
 
-def main(model68: str | None = None, model15: str | None = None) -> None:
+def validation_photos() -> list[tuple[Path, np.ndarray]]:
+    """(photo, its 68 labels) for every 300-W and LFPW validation face (the benchmark's split)."""
     items = []
     for src in ("300w", "lfpw"):
         for s in load_300w(DATA / src):
             group = ("lfpw/" + s.image.stem) if src == "lfpw" else s.group
             if in_validation(group, VAL_FRACTION, SPLIT_SEED) and s.points68 is not None:
                 items.append((s.image, s.points68))
+    return items
+
+
+def labelled_face(faces: list, labels: np.ndarray):
+    """The face nearest the labelled one, if its points' mean lies within one outer-eye-corner distance."""
+    if not faces:
+        return None
+    f = min(faces, key=lambda f: np.linalg.norm(f.keypoints.mean(0) - labels.mean(0)))
+    return f if np.linalg.norm(f.keypoints.mean(0) - labels.mean(0)) <= np.linalg.norm(labels[45] - labels[36]) else None
+
+
+def main(model68: str | None = None, model15: str | None = None) -> None:
+    items = validation_photos()
     kw = {"threads": 1, "points": 68, "model": model68}
     systems = {"framed by the 15-point model": fk.KeypointDetector(**kw, keypoints_model=model15 or "default"),
                "alone": fk.KeypointDetector(**kw, keypoints_model=None)}
@@ -35,11 +49,8 @@ def main(model68: str | None = None, model15: str | None = None) -> None:
         image = read_image(path)
         ocular = np.linalg.norm(labels[45] - labels[36])
         for name, det in systems.items():
-            faces = det.detect(image)
-            if not faces:
-                continue
-            f = min(faces, key=lambda f: np.linalg.norm(f.keypoints.mean(0) - labels.mean(0)))
-            if np.linalg.norm(f.keypoints.mean(0) - labels.mean(0)) > ocular:
+            f = labelled_face(det.detect(image), labels)
+            if f is None:
                 continue
             e68 = np.linalg.norm(f.keypoints - labels, axis=1) / ocular
             e15 = np.linalg.norm(f.points15 - to_points15(labels), axis=1) / ocular
