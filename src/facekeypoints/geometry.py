@@ -98,9 +98,18 @@ class Framing:
     zoom: float = 1.0
     down: float = 0.0
 
+    #: The framings a model may have (``fkp train`` and the runtime refuse others): the 192 px training
+    #: contexts hold crops up to about 2 Kaggle sides wide.
+    ZOOM_RANGE = (0.5, 2.0)
+    MAX_DOWN = 0.5
+
     @property
     def identity(self) -> bool:
         return self.zoom == 1.0 and self.down == 0.0
+
+    @property
+    def in_range(self) -> bool:
+        return self.ZOOM_RANGE[0] <= self.zoom <= self.ZOOM_RANGE[1] and abs(self.down) <= self.MAX_DOWN
 
     def apply(self, frame: Frame) -> Frame:
         """The crop frame this framing cuts for a face whose Kaggle frame is ``frame``."""

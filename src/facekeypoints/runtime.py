@@ -104,7 +104,7 @@ class OnnxKeypointModel:
             self.framing = Framing.from_meta(self.meta.get("framing"))
         except (AttributeError, TypeError, ValueError):
             raise FkpError(f"{self.path}: unreadable crop framing in its metadata") from None
-        if not (0.5 <= self.framing.zoom <= 2.0 and abs(self.framing.down) <= 0.5):
+        if not self.framing.in_range:
             raise FkpError(f"{self.path}: crop framing {self.framing.to_meta()} is outside zoom 0.5-2, down -0.5-0.5")
 
     def expect_points(self, points: int) -> int:

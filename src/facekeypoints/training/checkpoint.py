@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import FkpError
+from ..geometry import Framing
 from .model import build, denormalise, n_points
 
 
@@ -29,6 +30,13 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
         raise FkpError(f"{p}: not a facekeypoints checkpoint ({type(e).__name__})") from None
     model.eval()
     return model, ckpt
+
+
+def checkpoint_framing(ckpt: dict) -> Framing:
+    """The crop framing a checkpoint's model was trained on (``TrainConfig.crop_zoom`` / ``crop_down``;
+    the Kaggle framing for checkpoints from before them)."""
+    cfg = ckpt.get("config", {})
+    return Framing(float(cfg.get("crop_zoom", 1.0)), float(cfg.get("crop_down", 0.0)))
 
 
 def predict_crops(model: torch.nn.Module, images: np.ndarray, batch: int = 256,

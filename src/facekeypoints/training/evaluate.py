@@ -81,10 +81,9 @@ def model_framing(model: str | os.PathLike | None) -> Framing:
     if model is None:
         return KAGGLE_FRAMING
     if str(model).endswith((".pt", ".pth", ".ckpt")):
-        from .checkpoint import load_checkpoint
+        from .checkpoint import checkpoint_framing, load_checkpoint
 
-        cfg = load_checkpoint(model)[1].get("config", {})
-        return Framing(float(cfg.get("crop_zoom", 1.0)), float(cfg.get("crop_down", 0.0)))
+        return checkpoint_framing(load_checkpoint(model)[1])
     meta = Path(model).with_suffix(".json")
     if not meta.is_file():
         return KAGGLE_FRAMING

@@ -22,9 +22,9 @@ from torch import nn
 from .. import __version__
 from ..errors import FkpError
 from ..fileio import write_json_atomic
-from ..geometry import CROP_SIZE, Framing
+from ..geometry import CROP_SIZE
 from ..schema import IBUG68_REGION_OF, KEYPOINT_NAMES, NUM_LANDMARKS
-from .checkpoint import load_checkpoint
+from .checkpoint import checkpoint_framing, load_checkpoint
 from .model import denormalise, n_points
 
 
@@ -103,7 +103,6 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
     finally:
         tmp.unlink(missing_ok=True)
     best = ckpt.get("best_metrics", {})
-    cfg = ckpt.get("config", {})
     meta = {
         "format": "facekeypoints-onnx/1",
         "version": __version__,
@@ -114,7 +113,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, atol: float = 
         "keypoints": list(KEYPOINT_NAMES),
         "crop_size": CROP_SIZE,
         # where the crop sits on a face's Kaggle frame (geometry.Framing); the runtime cuts crops so
-        "framing": Framing(float(cfg.get("crop_zoom", 1.0)), float(cfg.get("crop_down", 0.0))).to_meta(),
+        "framing": checkpoint_framing(ckpt).to_meta(),
         "epoch": ckpt.get("epoch"),
         "validation": {k: {m: v[m] for m in ("faces", "rmse", "nme", "nme68") if m in v} for k, v in best.items()},
         "max_abs_diff_vs_torch": diff,

@@ -359,7 +359,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
     bad = sorted(set(cfg.augment) - set(AugmentConfig.__dataclass_fields__))
     if bad:
         raise FkpError(f"unknown augmentation setting {bad[0]!r}; choose from {', '.join(AugmentConfig.__dataclass_fields__)}")
-    if not (0.5 <= cfg.crop_zoom <= 2.0 and abs(cfg.crop_down) <= 0.5):
+    if not cfg.framing.in_range:
         raise FkpError(f"crop framing out of range: --crop-zoom {cfg.crop_zoom} (0.5-2), --crop-down {cfg.crop_down} (-0.5-0.5)")
     if not cfg.framing.identity and not cfg.arch.startswith("integral68"):
         # the photo pipeline's refinement, gates and tracker frame faces with the 15-point model's own crops
