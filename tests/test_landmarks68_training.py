@@ -256,15 +256,17 @@ def test_int8_points68_keeps_the_accuracy(model68, data_dir):
     assert np.median(np.linalg.norm(a - b, axis=2).mean(1) / iod) < 0.01
 
 
-def test_warm_start_reproduces_the_shipped_model(data_dir):
+def test_warm_start_reproduces_the_shipped_model(tmp_path, data_dir):
     """--init: the shipped model's architecture (`integral` or `integral-wide`, as its JSON says) loaded
-    from default.onnx (BatchNorm calibrated on real crops) computes what the ONNX file computes; the
-    68-landmark model of the same widths loads too (its heatmaps reach beyond the crop, so its start
-    is near, not equal), and one of other widths is refused in one line."""
+    from default.onnx (BatchNorm calibrated on real crops) computes what the ONNX file computes; so does
+    a wider model (its extra channels start unread), and the 68-landmark models load too (their heatmaps
+    reach beyond the crop, so their start is near, not equal). A model narrower than the file is
+    refused in one line."""
     torch = pytest.importorskip("torch")
     from facekeypoints.errors import FkpError
     from facekeypoints.runtime import OnnxKeypointModel, default_model_path
     from facekeypoints.training.data.augment import eval_batch
+    from facekeypoints.training.export import export
     from facekeypoints.training.model import build, denormalise, to_keypoints
     from facekeypoints.training.warmstart import init_from_onnx
 
@@ -273,20 +275,25 @@ def test_warm_start_reproduces_the_shipped_model(data_dir):
     want = OnnxKeypointModel(threads=1).predict(imgs[:16])
     x = torch.from_numpy(imgs[:16]).float().div(255).unsqueeze(1)
     shipped = json.loads(default_model_path().with_suffix(".json").read_text())["arch"]
-    pairs = {"integral": ("integral68", "integral-wide"), "integral-wide": ("integral68-wide", "integral")}
-    assert shipped in pairs
-    same68, other = pairs[shipped]
-    for arch in (shipped, same68):
+    assert shipped in ("integral", "integral-wide")
+    archs = [shipped, "integral-wide", "integral68", "integral68-wide"] if shipped == "integral" else \
+        [shipped, "integral68-wide"]
+    for arch in archs:
         net = build(arch)
         assert init_from_onnx(net, default_model_path(), imgs, np.nanmean(fs.points68, 0)) == 18
         with torch.no_grad():
             got = denormalise(to_keypoints(net.eval()(x))).numpy().reshape(-1, 15, 2)
-        if arch == shipped:
+        if "68" not in arch:
             np.testing.assert_allclose(got, want, atol=1e-3)
         else:
             assert np.median(np.linalg.norm(got - want, axis=2)) < 2.5  # measured 1.37 px (integral68)
-    with pytest.raises(FkpError, match=r"default\.onnx: s24\.\S+ has \d+ channels, the model \d+: other stage widths"):
-        init_from_onnx(build(other), default_model_path(), imgs)
+    # a wide model (the one just widened) exported, and the narrow model refused from it
+    wide = build("integral-wide")
+    init_from_onnx(wide, default_model_path(), imgs)
+    torch.save({"arch": "integral-wide", "model": wide.state_dict(), "config": {}}, tmp_path / "wide.pt")
+    export(tmp_path / "wide.pt", tmp_path / "wide.onnx", check_images=imgs[:8])
+    with pytest.raises(FkpError, match=r"wide\.onnx: s24\.\S+ has \d+ channels, the model \d+: other stage widths"):
+        init_from_onnx(build("integral"), tmp_path / "wide.onnx", imgs)
 
 
 def test_integral68_trains_on_68_and_5_point_faces_and_exports(tmp_path, data_dir):

@@ -1,7 +1,8 @@
 """Start a model from a shipped ONNX model's weights (``fkp train --init default.onnx``).
 
 The shipped 15-point ``integral`` model took 100 epochs; ``integral68`` has the same backbone
-and top-down path and differs only in its last 1x1 convolution (68 heatmaps instead of 15).
+and top-down path and differs only in its last 1x1 convolution (68 heatmaps instead of 15), and
+the ``-wide`` models have wider middle stages, started from the narrow model's channels.
 Starting from it spends the training budget on what is new (the 68 heatmaps) instead of on
 relearning edges and eyes.
 
@@ -88,8 +89,10 @@ def _head_sources(mean68: np.ndarray | None) -> list[int]:
 @torch.no_grad()
 def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
                    mean68: np.ndarray | None = None) -> int:
-    """Load an exported ``integral`` ONNX model's weights into ``model`` (``integral`` or
-    ``integral68``). ``calib``: (N, 96, 96) uint8 training crops for the BatchNorm statistics;
+    """Load an exported ``integral`` ONNX model's weights into ``model`` (``integral``, ``integral68``
+    or their wide variants). A wider model is *widened*: its extra channels keep their random start
+    and every convolution reads them with zero weights, so it starts as the narrower model's exact
+    function (Net2Net-style) and training grows the new channels from there. ``calib``: (N, 96, 96) uint8 training crops for the BatchNorm statistics;
     ``mean68``: the mean face's 68 landmarks (any frame), to pick the heatmap channels of
     landmarks that are none of the 15. Returns the number of convolutions loaded."""
     from .export import _fuse_bn
@@ -110,15 +113,20 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
     bias_of: dict[nn.Conv2d, torch.Tensor] = {}
     for (conv, bn), name in zip(pairs, names):
         w, b = (torch.from_numpy(np.array(a, np.float32)) for a in convs[name])
-        if conv.weight.shape[0] != w.shape[0] and name != names[-1]:
+        if conv.weight.shape[0] < w.shape[0] and name != names[-1]:
             raise FkpError(f"{p}: {name} has {w.shape[0]} channels, the model {conv.weight.shape[0]}: other stage "
-                           "widths (integral68 starts from an integral model, integral68-wide from integral-wide)")
+                           "widths (a model starts from one of its own widths or narrower)")
+        if conv.weight.shape[0] > w.shape[0] and name != names[-1]:  # widening: the extra channels keep
+            extra = conv.weight.shape[0] - w.shape[0]                # their random start, zero bias
+            w = torch.cat([w, conv.weight[w.shape[0]:, :w.shape[1]].detach().clone()], dim=0)
+            b = torch.cat([b, torch.zeros(extra)])
         if conv.weight.shape[0] != w.shape[0]:  # the heatmap layer: one channel per landmark
             if w.shape[0] != len(KEYPOINT_NAMES) or conv.weight.shape[0] != head:
                 raise FkpError(f"{p}: {name} has {w.shape[0]} channels, the model {conv.weight.shape[0]}")
             src = _head_sources(mean68)
             w, b = w[src], b[src]
-        if conv.weight.shape[1] > w.shape[1]:  # extra inputs (integral68's coordinate channels) start at 0
+        if conv.weight.shape[1] > w.shape[1]:  # extra inputs (integral68's coordinate channels, a wider
+            # stage's new channels) start at 0, so the wider model computes the narrower one's function
             w = torch.cat([w, torch.zeros(w.shape[0], conv.weight.shape[1] - w.shape[1], *w.shape[2:])], dim=1)
         if conv.weight.shape != w.shape:
             raise FkpError(f"{p}: {name} is {tuple(w.shape)}, the model's {tuple(conv.weight.shape)}")
