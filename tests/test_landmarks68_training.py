@@ -296,6 +296,30 @@ def test_warm_start_reproduces_the_shipped_model(tmp_path, data_dir):
         init_from_onnx(build("integral"), tmp_path / "wide.onnx", imgs)
 
 
+def test_warm_start_continues_the_shipped_68_point_model(model68, data_dir):
+    """--init points68.onnx: a 68-point model started from the shipped one (its convolutions and its
+    learnt logits beyond the crop) computes what the ONNX file computes, so a training can go on
+    from it; a model whose heatmaps reach a different distance beyond the crop is refused."""
+    torch = pytest.importorskip("torch")
+    from facekeypoints.errors import FkpError
+    from facekeypoints.runtime import OnnxKeypointModel
+    from facekeypoints.training.data.augment import eval_batch
+    from facekeypoints.training.model import Integral68Net, IntegralNet, denormalise
+    from facekeypoints.training.warmstart import init_from_onnx
+
+    fs = from_samples(load_300w(data_dir / "300w" / "afw")[:48])
+    imgs, *_ = eval_batch(fs.contexts, fs.keypoints, fs.mask, 0)
+    want = OnnxKeypointModel(MODEL68, threads=1).predict(imgs[:16])
+    net = Integral68Net()
+    assert init_from_onnx(net, MODEL68, imgs, np.nanmean(fs.points68, 0)) == 18
+    with torch.no_grad():
+        got = denormalise(net.eval()(torch.from_numpy(imgs[:16]).float().div(255).unsqueeze(1)))
+    np.testing.assert_allclose(got.numpy().reshape(-1, 68, 2), want, atol=1e-3)
+    other = IntegralNet(n_points=68, pad=4)
+    with pytest.raises(FkpError, match=r"points68\.onnx: its heatmaps are 36 cells wide, the model's 32"):
+        init_from_onnx(other, MODEL68, imgs)
+
+
 def test_integral68_trains_on_68_and_5_point_faces_and_exports(tmp_path, data_dir):
     """One short run on 300-W (68 points) + MTFL (5 of the 15): both kinds of face train the
     model, validation reports the 68-point NME, and the export says 68 points."""

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start from an exported 'integral' model's weights, e.g. src/facekeypoints/models/default.onnx "
                         "(integral68: each landmark's heatmap starts as its keypoint's; a wider model, e.g. integral68-wide "
                         "from integral, starts computing the narrower one's function, its extra channels "
-                        "unread at first; default: random weights)")
+                        "unread at first; a 68-point model, e.g. points68.onnx, continues from it; default: random weights)")
     p.add_argument("--derived-loss", choices=["missing", "all"], default="missing",
                    help="integral68 and integral68-wide: train the 15 derived keypoints on faces without 68 labels only, or on all faces")
     p.add_argument("--loss", choices=["mse", "l1", "smoothl1"], default=None,

@@ -52,6 +52,8 @@ def _onnx_convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if w is None:
             continue
         out[name] = (w, np.zeros(w.shape[0], np.float32) if b is None else b)
+    if "net.outside" in init:  # a 68-point model's learnt logit offsets beyond the crop
+        out["outside"] = (init["net.outside"], np.zeros(0, np.float32))
     return out
 
 
@@ -92,7 +94,9 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
     """Load an exported ``integral`` ONNX model's weights into ``model`` (``integral``, ``integral68``
     or their wide variants). A wider model is *widened*: its extra channels keep their random start
     and every convolution reads them with zero weights, so it starts as the narrower model's exact
-    function (Net2Net-style) and training grows the new channels from there. ``calib``: (N, 96, 96) uint8 training crops for the BatchNorm statistics;
+    function (Net2Net-style) and training grows the new channels from there. A 68-point file into a
+    68-point model brings its heatmap layer and its learnt logits beyond the crop too, so a training
+    continues from it. ``calib``: (N, 96, 96) uint8 training crops for the BatchNorm statistics;
     ``mean68``: the mean face's 68 landmarks (any frame), to pick the heatmap channels of
     landmarks that are none of the 15. Returns the number of convolutions loaded."""
     from .export import _fuse_bn
@@ -100,6 +104,7 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
 
     p = Path(path)
     convs = _onnx_convs(p)
+    outside = convs.pop("outside", None)
     with torch.enable_grad():
         folded = _fuse_bn(build("integral").eval())
     names = [n for n, m in folded.named_modules() if isinstance(m, nn.Conv2d)]
@@ -139,6 +144,11 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
             bias_of[conv] = b
+    if outside is not None and getattr(model, "outside", None) is not None:
+        if tuple(model.outside.shape) != outside[0].shape:
+            raise FkpError(f"{p}: its heatmaps are {outside[0].shape[-1]} cells wide, the model's "
+                           f"{model.outside.shape[-1]}")
+        model.outside.copy_(torch.from_numpy(np.array(outside[0], np.float32)))  # continue a 68-point model
     # calibrate: record each convolution's output statistics in the folded model's behaviour
     stats: dict[nn.Conv2d, tuple[torch.Tensor, torch.Tensor]] = {}
     hooks = [conv.register_forward_hook(lambda m, _i, o: stats.__setitem__(m, (o.mean((0, 2, 3)), o.var((0, 2, 3)))))
