@@ -111,6 +111,10 @@ class Framing:
     def in_range(self) -> bool:
         return self.ZOOM_RANGE[0] <= self.zoom <= self.ZOOM_RANGE[1] and abs(self.down) <= self.MAX_DOWN
 
+    #: The allowed ranges as error messages give them ("0.5-2", "-0.5-0.5").
+    ZOOM_TEXT = f"{ZOOM_RANGE[0]:g}-{ZOOM_RANGE[1]:g}"
+    DOWN_TEXT = f"{-MAX_DOWN:g}-{MAX_DOWN:g}"
+
     def apply(self, frame: Frame) -> Frame:
         """The crop frame this framing cuts for a face whose Kaggle frame is ``frame``."""
         if self.identity:

@@ -105,7 +105,7 @@ class OnnxKeypointModel:
         except (AttributeError, TypeError, ValueError):
             raise FkpError(f"{self.path}: unreadable crop framing in its metadata") from None
         if not self.framing.in_range:
-            raise FkpError(f"{self.path}: crop framing {self.framing.to_meta()} is outside zoom 0.5-2, down -0.5-0.5")
+            raise FkpError(f"{self.path}: crop framing {self.framing.to_meta()} is outside zoom {Framing.ZOOM_TEXT}, down {Framing.DOWN_TEXT}")
 
     def expect_points(self, points: int) -> int:
         """``points`` when this model gives that many; a one-line FkpError naming the model otherwise."""

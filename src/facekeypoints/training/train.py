@@ -360,7 +360,8 @@ def train(cfg: TrainConfig, resume: bool = False, log=print, device: str = "auto
     if bad:
         raise FkpError(f"unknown augmentation setting {bad[0]!r}; choose from {', '.join(AugmentConfig.__dataclass_fields__)}")
     if not cfg.framing.in_range:
-        raise FkpError(f"crop framing out of range: --crop-zoom {cfg.crop_zoom} (0.5-2), --crop-down {cfg.crop_down} (-0.5-0.5)")
+        raise FkpError(f"crop framing out of range: --crop-zoom {cfg.crop_zoom} ({Framing.ZOOM_TEXT}), "
+                       f"--crop-down {cfg.crop_down} ({Framing.DOWN_TEXT})")
     if not cfg.framing.identity and not cfg.arch.startswith("integral68"):
         # the photo pipeline's refinement, gates and tracker frame faces with the 15-point model's own crops
         raise FkpError(f"--crop-zoom/--crop-down are for 68-point models (--arch integral68...), not {cfg.arch}")
