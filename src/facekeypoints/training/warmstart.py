@@ -29,8 +29,9 @@ from ..errors import FkpError
 from ..schema import IBUG68_TO_15, KEYPOINT_NAMES, NUM_LANDMARKS
 
 
-def _onnx_convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Module path (as in the folded torch model) -> (weight, bias) of each ONNX Conv."""
+def _onnx_weights(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+    """Module path (as in the folded torch model) -> (weight, bias) of each ONNX Conv; and a 68-point
+    model's learnt logit offsets beyond the crop (``outside``), or None."""
     import onnx
     from onnx import numpy_helper
 
@@ -52,9 +53,7 @@ def _onnx_convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if w is None:
             continue
         out[name] = (w, np.zeros(w.shape[0], np.float32) if b is None else b)
-    if "net.outside" in init:  # a 68-point model's learnt logit offsets beyond the crop
-        out["outside"] = (init["net.outside"], np.zeros(0, np.float32))
-    return out
+    return out, init.get("net.outside")
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
@@ -103,8 +102,7 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
     from .model import build
 
     p = Path(path)
-    convs = _onnx_convs(p)
-    outside = convs.pop("outside", None)
+    convs, outside = _onnx_weights(p)
     with torch.enable_grad():
         folded = _fuse_bn(build("integral").eval())
     names = [n for n, m in folded.named_modules() if isinstance(m, nn.Conv2d)]
@@ -145,10 +143,10 @@ def init_from_onnx(model: nn.Module, path: str | os.PathLike, calib: np.ndarray,
             bn.running_var.fill_(1.0 - bn.eps)
             bias_of[conv] = b
     if outside is not None and getattr(model, "outside", None) is not None:
-        if tuple(model.outside.shape) != outside[0].shape:
-            raise FkpError(f"{p}: its heatmaps are {outside[0].shape[-1]} cells wide, the model's "
+        if tuple(model.outside.shape) != outside.shape:
+            raise FkpError(f"{p}: its heatmaps are {outside.shape[-1]} cells wide, the model's "
                            f"{model.outside.shape[-1]}")
-        model.outside.copy_(torch.from_numpy(np.array(outside[0], np.float32)))  # continue a 68-point model
+        model.outside.copy_(torch.from_numpy(np.array(outside, np.float32)))  # continue a 68-point model
     # calibrate: record each convolution's output statistics in the folded model's behaviour
     stats: dict[nn.Conv2d, tuple[torch.Tensor, torch.Tensor]] = {}
     hooks = [conv.register_forward_hook(lambda m, _i, o: stats.__setitem__(m, (o.mean((0, 2, 3)), o.var((0, 2, 3)))))
